@@ -1,0 +1,173 @@
+/*
+ * cache.h - the LMDB cache: everything teamsfs has learnt from Graph, so a
+ * later look and a later mount need no network.
+ *
+ * One LMDB environment (data.mdb, mode 0600) in the cache directory holds
+ * these databases; names are file names as made by names.h, scope hashes are
+ * hash_bytes() of "<kind>/<owner name>" stored big-endian:
+ *
+ *   meta    "schema"                         -> schema version (u32)
+ *   lists   <kind> <name>                    -> list record + Graph id + JSON
+ *           <kind>                           -> list state (complete, time)
+ *   scopes  <kind> <owner name>              -> scope record + next link
+ *   conts   <scope hash:8> <container name>  -> container record + Graph id
+ *   msgs    <scope hash:8> <container hash:8> <message name>
+ *                                            -> message record + file bytes
+ *
+ * <kind> is 'u' for users and their chats, 't' for teams and their channels.
+ * A message's file bytes are stored ready to serve, so st_size is known
+ * without rendering.  Records are fixed little structs copied in and out, so
+ * unaligned LMDB values are never dereferenced.
+ */
+#ifndef TEAMSFS_CACHE_H
+#define TEAMSFS_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cache;
+struct cache_txn;
+
+/* State of a list (users or teams) as far as the cache knows it. */
+struct list_state {
+	int complete;	   /* the whole list has been stored */
+	int64_t fetched_ns; /* when it was completed */
+	uint32_t count;
+};
+
+/* A users/teams list entry. */
+struct list_entry {
+	char *id;	   /* Graph id, malloc'd */
+	char *display;	   /* displayName or NULL, malloc'd */
+};
+
+#define SCOPE_COMPLETE 0x1u
+
+/* What the cache knows of one scope: a user's chats or a team's channels. */
+struct scope_rec {
+	uint32_t flags;	     /* SCOPE_COMPLETE */
+	uint32_t containers; /* number of chats or channels stored */
+	uint64_t messages;   /* number of messages stored */
+	int64_t newest_ns;   /* newest lastModifiedDateTime stored */
+	int64_t completed_ns; /* when the last crawl completed, or 0 */
+	char *next_link;     /* link to resume from, malloc'd, or NULL */
+};
+
+/* One chat or channel of a scope. */
+struct cont_rec {
+	int64_t newest_ns;
+	uint64_t messages;
+};
+
+/* The stat-relevant facts of a stored message file. */
+struct msg_stat {
+	int64_t mtime_ns;
+	uint64_t size;
+};
+
+/*
+ * Opens (creating if needed) the cache in directory @dir, which must exist.
+ * Returns 0 and sets *@out, or a negative errno after logging why.
+ */
+int cache_open(const char *dir, struct cache **out);
+
+/* Closes the cache; every transaction must have ended. */
+void cache_close(struct cache *c);
+
+/* Returns the hash that keys scope @owner of @kind in conts and msgs. */
+uint64_t cache_scope_hash(char kind, const char *owner);
+
+/*
+ * Starts a write transaction.  Only one is open at a time in the whole
+ * environment; others wait.  Returns 0 or a negative errno.
+ */
+int cache_write_begin(struct cache *c, struct cache_txn **out);
+
+/* Commits @t.  Returns 0 or a negative errno (the changes are then lost). */
+int cache_commit(struct cache_txn *t);
+
+/* Abandons @t and every change made in it. */
+void cache_abort(struct cache_txn *t);
+
+/* Stores list entry @name of @kind.  Returns 0 or a negative errno. */
+int cache_list_put(struct cache_txn *t, char kind, const char *name,
+		   const char *id, const char *display);
+
+/* Marks list @kind complete with @count entries at time @now_ns. */
+int cache_list_complete(struct cache_txn *t, char kind, uint32_t count,
+			int64_t now_ns);
+
+/* Reads the state of list @kind (all zero when unknown).  Returns 0. */
+int cache_list_state(struct cache *c, char kind, struct list_state *st);
+
+/*
+ * Looks up list entry @name of @kind.  Returns 0 and fills @e (free with
+ * cache_list_entry_free), -ENOENT, or another negative errno.
+ */
+int cache_list_get(struct cache *c, char kind, const char *name,
+		   struct list_entry *e);
+
+void cache_list_entry_free(struct list_entry *e);
+
+/* Called for each entry of a listing, in name order; nonzero stops. */
+typedef int (*cache_name_fn)(void *ctx, const char *name, size_t len,
+			     const void *rec);
+
+/* Calls @fn for each entry of list @kind (@rec is NULL). Returns 0/-errno */
+int cache_list_foreach(struct cache *c, char kind, cache_name_fn fn,
+		       void *ctx);
+
+/*
+ * Reads the scope record of @owner of @kind into @r (all zero when the scope
+ * was never crawled; free r->next_link).  Returns 0 or a negative errno.
+ */
+int cache_scope_get(struct cache *c, char kind, const char *owner,
+		    struct scope_rec *r);
+
+/* The same inside write transaction @t. */
+int cache_scope_get_txn(struct cache_txn *t, char kind, const char *owner,
+			struct scope_rec *r);
+
+/* Writes the scope record @r of @owner of @kind in @t. */
+int cache_scope_put(struct cache_txn *t, char kind, const char *owner,
+		    const struct scope_rec *r);
+
+/*
+ * Stores one message of scope @sh in @t: container @cont (its Graph id
+ * @cont_id, may be NULL), message name @name, modification time @mtime_ns
+ * and file bytes @data of @len.  An existing copy with a newer mtime is
+ * kept.  Returns 1 if stored as a new message, 2 if it replaced an older
+ * copy, 0 if the stored copy was newer, or a negative errno.  *@new_cont is
+ * set when the container did not exist before.
+ */
+int cache_msg_put(struct cache_txn *t, uint64_t sh, const char *cont,
+		  const char *cont_id, const char *name, int64_t mtime_ns,
+		  const void *data, size_t len, int *new_cont);
+
+/* Reads container @cont of scope @sh.  Returns 0, -ENOENT or -errno. */
+int cache_cont_get(struct cache *c, uint64_t sh, const char *cont,
+		   struct cont_rec *r);
+
+/* Calls @fn for each container of scope @sh (@rec: struct cont_rec *). */
+int cache_cont_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
+		       void *ctx);
+
+/* Reads size and mtime of message @name.  Returns 0, -ENOENT or -errno. */
+int cache_msg_stat(struct cache *c, uint64_t sh, const char *cont,
+		   const char *name, struct msg_stat *st);
+
+/*
+ * Copies the bytes of message @name into a malloc'd buffer stored in *@data
+ * with its length in *@len.  Returns 0, -ENOENT or a negative errno.
+ */
+int cache_msg_read(struct cache *c, uint64_t sh, const char *cont,
+		   const char *name, char **data, size_t *len);
+
+/*
+ * Calls @fn for each message of container @cont of scope @sh, in name order
+ * (@rec: struct msg_stat *).  Returns 0 or a negative errno.
+ */
+int cache_msg_foreach(struct cache *c, uint64_t sh, const char *cont,
+		      cache_name_fn fn, void *ctx);
+
+#endif

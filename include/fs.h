@@ -1,0 +1,32 @@
+/*
+ * fs.h - the FUSE side: the low-level operations that turn the tree
+ *
+ *   /users/<user>/chats/<chat>/<message>.json
+ *   /teams/<team>/channels/<channel>/<message>.json
+ *
+ * into lookups, listings and reads of the cache, starting crawls where a
+ * scope is first looked into.  Everything that would write answers EROFS.
+ */
+#ifndef TEAMSFS_FS_H
+#define TEAMSFS_FS_H
+
+#include <fuse_lowlevel.h>
+
+struct cache;
+struct crawler;
+struct opts;
+struct fs;
+
+/*
+ * Creates the filesystem state over @c and @cr (not owned) for options @o
+ * (which must outlive it).  Returns 0 or a negative errno.
+ */
+int fs_new(struct cache *c, struct crawler *cr, const struct opts *o,
+	   struct fs **out);
+
+void fs_free(struct fs *fs);
+
+/* The operations to hand to fuse_session_new() with the fs as userdata. */
+const struct fuse_lowlevel_ops *fs_operations(void);
+
+#endif

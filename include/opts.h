@@ -1,0 +1,48 @@
+/*
+ * opts.h - the command line: teamsfs's own -o options, the client secret,
+ * and the FUSE arguments passed on to libfuse.
+ */
+#ifndef TEAMSFS_OPTS_H
+#define TEAMSFS_OPTS_H
+
+#include <fuse_lowlevel.h>
+
+struct opts {
+	char *tenant;
+	char *client_id;
+	char *client_secret_file;
+	char *graph_url;
+	char *token_url;
+	char *cache_dir;
+	char *users; /* "id:id..." or NULL */
+	char *teams;
+	char *model; /* "A", "B" or NULL */
+	unsigned top;
+	unsigned retries;
+	int offline;
+	double timeout; /* kernel entry and attribute timeout, seconds */
+
+	char *secret; /* the client secret, read from its file or env */
+	char *mountpoint;
+	int foreground;
+	int debug;
+	struct fuse_args args; /* what goes on to libfuse */
+};
+
+/*
+ * Parses @argv into @o, reading the client secret and filling defaults.
+ * Returns 0 to go on, 1 when --help or --version was answered (exit 0),
+ * or -1 after printing a one-line error (exit 1).
+ */
+int opts_parse(int argc, char **argv, struct opts *o);
+
+/* Frees what opts_parse allocated and wipes the secret. */
+void opts_free(struct opts *o);
+
+/*
+ * Splits a "id:id:..." list into a NULL-terminated malloc'd array of
+ * malloc'd strings in *@out.  Returns the number of ids or -ENOMEM.
+ */
+int opts_split_ids(const char *list, char ***out);
+
+#endif

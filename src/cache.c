@@ -1,0 +1,641 @@
+/* cache.c - the LMDB cache behind every directory and file (see cache.h). */
+#include "cache.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "log.h"
+#include "names.h"
+
+#define SCHEMA_VERSION 1u
+#define MAP_SIZE (64ULL << 30)
+
+struct cache {
+	MDB_env *env;
+	MDB_dbi meta, lists, scopes, conts, msgs;
+};
+
+struct cache_txn {
+	struct cache *c;
+	MDB_txn *txn;
+};
+
+struct list_state_rec {
+	uint32_t complete;
+	uint32_t count;
+	int64_t fetched_ns;
+};
+
+struct scope_disk {
+	uint32_t flags;
+	uint32_t containers;
+	uint64_t messages;
+	int64_t newest_ns;
+	int64_t completed_ns;
+};
+
+/* Longest key: two hashes and a name. */
+#define KEY_MAX (16 + NAME_MAX_BYTES + 1)
+
+static int mdb_errno(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	default:
+		return rc > 0 && rc < 1000 ? -rc : -EIO;
+	}
+}
+
+/* Logs an unexpected LMDB failure of @what and returns it as -errno. */
+static int fail(const char *what, int rc)
+{
+	log_error("cache: %s failed: %s", what, mdb_strerror(rc));
+	return mdb_errno(rc);
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+uint64_t cache_scope_hash(char kind, const char *owner)
+{
+	uint64_t h = hash_update(HASH_SEED, &kind, 1);
+
+	h = hash_update(h, "/", 1);
+	return hash_final(hash_update(h, owner, strlen(owner)));
+}
+
+/* Builds "<kind><name>" in @buf and points @k at it. */
+static int kind_key(unsigned char *buf, char kind, const char *name,
+		    MDB_val *k)
+{
+	size_t n = strlen(name);
+
+	if (n > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	buf[0] = (unsigned char)kind;
+	memcpy(buf + 1, name, n);
+	k->mv_data = buf;
+	k->mv_size = n + 1;
+	return 0;
+}
+
+/* Builds "<sh><name>" in @buf. */
+static int cont_key(unsigned char *buf, uint64_t sh, const char *cont,
+		    MDB_val *k)
+{
+	size_t n = strlen(cont);
+
+	if (n > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	put_be64(buf, sh);
+	memcpy(buf + 8, cont, n);
+	k->mv_data = buf;
+	k->mv_size = n + 8;
+	return 0;
+}
+
+/* Builds "<sh><hash of cont><name>" in @buf; @name may be "" for a prefix */
+static int msg_key(unsigned char *buf, uint64_t sh, const char *cont,
+		   const char *name, MDB_val *k)
+{
+	size_t n = strlen(name);
+
+	if (n > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	put_be64(buf, sh);
+	put_be64(buf + 8, hash_bytes(cont, strlen(cont)));
+	memcpy(buf + 16, name, n);
+	k->mv_data = buf;
+	k->mv_size = n + 16;
+	return 0;
+}
+
+static int read_begin(struct cache *c, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, txn);
+
+	return rc ? fail("starting a read", rc) : 0;
+}
+
+static int open_dbs(struct cache *c)
+{
+	static const char *const names[] = {"meta", "lists", "scopes",
+					     "conts", "msgs"};
+	MDB_dbi *dbis[] = {&c->meta, &c->lists, &c->scopes, &c->conts,
+			   &c->msgs};
+	MDB_txn *txn;
+	MDB_val k = {6, "schema"}, v;
+	uint32_t version = SCHEMA_VERSION;
+	int rc;
+
+	rc = mdb_txn_begin(c->env, NULL, 0, &txn);
+	if (rc)
+		return fail("opening the cache", rc);
+	for (size_t i = 0; i < 5; i++) {
+		rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
+		if (rc)
+			goto out;
+	}
+	rc = mdb_get(txn, c->meta, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		v.mv_data = &version;
+		v.mv_size = sizeof(version);
+		rc = mdb_put(txn, c->meta, &k, &v, 0);
+	} else if (!rc) {
+		memcpy(&version, v.mv_data,
+		       v.mv_size < sizeof(version) ? v.mv_size
+						   : sizeof(version));
+		if (version != SCHEMA_VERSION) {
+			log_error("cache: schema version %u is not %u; move "
+				  "the cache directory aside to start afresh",
+				  version, SCHEMA_VERSION);
+			mdb_txn_abort(txn);
+			return -EPROTO;
+		}
+	}
+	if (rc)
+		goto out;
+	rc = mdb_txn_commit(txn);
+	return rc ? fail("opening the cache", rc) : 0;
+out:
+	mdb_txn_abort(txn);
+	return fail("opening the cache", rc);
+}
+
+int cache_open(const char *dir, struct cache **out)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return -ENOMEM;
+	rc = mdb_env_create(&c->env);
+	if (rc) {
+		free(c);
+		return fail("creating the cache", rc);
+	}
+	mdb_env_set_maxdbs(c->env, 8);
+	mdb_env_set_maxreaders(c->env, 512);
+	mdb_env_set_mapsize(c->env, MAP_SIZE);
+	/* NOMETASYNC: a power cut may lose the last page, never consistency */
+	rc = mdb_env_open(c->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
+	if (rc) {
+		log_error("cache: cannot open %s: %s", dir, mdb_strerror(rc));
+		mdb_env_close(c->env);
+		free(c);
+		return mdb_errno(rc);
+	}
+	rc = open_dbs(c);
+	if (rc) {
+		mdb_env_close(c->env);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void cache_close(struct cache *c)
+{
+	if (!c)
+		return;
+	mdb_env_sync(c->env, 1);
+	mdb_env_close(c->env);
+	free(c);
+}
+
+int cache_write_begin(struct cache *c, struct cache_txn **out)
+{
+	struct cache_txn *t = malloc(sizeof(*t));
+	int rc;
+
+	if (!t)
+		return -ENOMEM;
+	rc = mdb_txn_begin(c->env, NULL, 0, &t->txn);
+	if (rc) {
+		free(t);
+		return fail("starting a write", rc);
+	}
+	t->c = c;
+	*out = t;
+	return 0;
+}
+
+int cache_commit(struct cache_txn *t)
+{
+	int rc = mdb_txn_commit(t->txn);
+
+	free(t);
+	return rc ? fail("committing a write", rc) : 0;
+}
+
+void cache_abort(struct cache_txn *t)
+{
+	if (!t)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+int cache_list_put(struct cache_txn *t, char kind, const char *name,
+		   const char *id, const char *display)
+{
+	unsigned char kb[KEY_MAX];
+	size_t il = strlen(id), dl = display ? strlen(display) : 0;
+	MDB_val k, v;
+	int rc = kind_key(kb, kind, name, &k);
+
+	if (rc)
+		return rc;
+	v.mv_size = il + dl + 2;
+	rc = mdb_put(t->txn, t->c->lists, &k, &v, MDB_RESERVE);
+	if (rc)
+		return fail("storing a list entry", rc);
+	memcpy(v.mv_data, id, il + 1);
+	if (display)
+		memcpy((char *)v.mv_data + il + 1, display, dl + 1);
+	else
+		((char *)v.mv_data)[il + 1] = '\0';
+	return 0;
+}
+
+int cache_list_complete(struct cache_txn *t, char kind, uint32_t count,
+			int64_t now_ns)
+{
+	struct list_state_rec r = {1, count, now_ns};
+	MDB_val k = {1, &kind}, v = {sizeof(r), &r};
+	int rc = mdb_put(t->txn, t->c->lists, &k, &v, 0);
+
+	return rc ? fail("storing a list state", rc) : 0;
+}
+
+int cache_list_state(struct cache *c, char kind, struct list_state *st)
+{
+	struct list_state_rec r;
+	MDB_val k = {1, &kind}, v;
+	MDB_txn *txn;
+	int rc = read_begin(c, &txn);
+
+	memset(st, 0, sizeof(*st));
+	if (rc)
+		return rc;
+	rc = mdb_get(txn, c->lists, &k, &v);
+	if (!rc && v.mv_size == sizeof(r)) {
+		memcpy(&r, v.mv_data, sizeof(r));
+		st->complete = (int)r.complete;
+		st->count = r.count;
+		st->fetched_ns = r.fetched_ns;
+	}
+	mdb_txn_abort(txn);
+	return rc && rc != MDB_NOTFOUND ? fail("reading a list state", rc) : 0;
+}
+
+int cache_list_get(struct cache *c, char kind, const char *name,
+		   struct list_entry *e)
+{
+	unsigned char kb[KEY_MAX];
+	MDB_val k, v;
+	MDB_txn *txn;
+	int rc = kind_key(kb, kind, name, &k);
+
+	memset(e, 0, sizeof(*e));
+	if (rc)
+		return rc == -ENAMETOOLONG ? -ENOENT : rc;
+	rc = read_begin(c, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_get(txn, c->lists, &k, &v);
+	if (!rc) {
+		const char *id = v.mv_data;
+		size_t il = strnlen(id, v.mv_size);
+
+		e->id = strndup(id, il);
+		if (il + 1 < v.mv_size && id[il + 1])
+			e->display = strndup(id + il + 1,
+					     strnlen(id + il + 1,
+						     v.mv_size - il - 1));
+		if (!e->id)
+			rc = ENOMEM;
+	}
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	return rc ? fail("reading a list entry", rc) : 0;
+}
+
+void cache_list_entry_free(struct list_entry *e)
+{
+	free(e->id);
+	free(e->display);
+	e->id = e->display = NULL;
+}
+
+/* Walks the keys of @dbi beginning with @prefix, calling @fn on the rest. */
+static int walk_prefix(struct cache *c, MDB_dbi dbi, const void *prefix,
+		       size_t plen, int want_msg, cache_name_fn fn, void *ctx)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k = {plen, (void *)prefix}, v;
+	int rc = read_begin(c, &txn);
+
+	if (rc)
+		return rc;
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return fail("opening a cursor", rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct msg_stat ms;
+		struct cont_rec cr;
+		const void *rec = NULL;
+
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
+			break;
+		if (k.mv_size == plen)
+			continue; /* the prefix itself: a state record */
+		if (want_msg == 1 && v.mv_size >= sizeof(int64_t)) {
+			memcpy(&ms.mtime_ns, v.mv_data, sizeof(int64_t));
+			ms.size = v.mv_size - sizeof(int64_t);
+			rec = &ms;
+		} else if (want_msg == 2 && v.mv_size >= sizeof(cr)) {
+			memcpy(&cr, v.mv_data, sizeof(cr));
+			rec = &cr;
+		}
+		if (fn(ctx, (const char *)k.mv_data + plen, k.mv_size - plen,
+		       rec))
+			break;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc && rc != MDB_NOTFOUND ? fail("listing", rc) : 0;
+}
+
+int cache_list_foreach(struct cache *c, char kind, cache_name_fn fn,
+		       void *ctx)
+{
+	return walk_prefix(c, c->lists, &kind, 1, 0, fn, ctx);
+}
+
+static void scope_decode(const MDB_val *v, struct scope_rec *r)
+{
+	struct scope_disk d;
+
+	if (v->mv_size < sizeof(d))
+		return;
+	memcpy(&d, v->mv_data, sizeof(d));
+	r->flags = d.flags;
+	r->containers = d.containers;
+	r->messages = d.messages;
+	r->newest_ns = d.newest_ns;
+	r->completed_ns = d.completed_ns;
+	if (v->mv_size > sizeof(d))
+		r->next_link = strndup((const char *)v->mv_data + sizeof(d),
+				       v->mv_size - sizeof(d));
+}
+
+static int scope_get(MDB_txn *txn, struct cache *c, char kind,
+		     const char *owner, struct scope_rec *r)
+{
+	unsigned char kb[KEY_MAX];
+	MDB_val k, v;
+	int rc = kind_key(kb, kind, owner, &k);
+
+	memset(r, 0, sizeof(*r));
+	if (rc)
+		return rc;
+	rc = mdb_get(txn, c->scopes, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return fail("reading a scope", rc);
+	scope_decode(&v, r);
+	return 0;
+}
+
+int cache_scope_get(struct cache *c, char kind, const char *owner,
+		    struct scope_rec *r)
+{
+	MDB_txn *txn;
+	int rc = read_begin(c, &txn);
+
+	if (rc) {
+		memset(r, 0, sizeof(*r));
+		return rc;
+	}
+	rc = scope_get(txn, c, kind, owner, r);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int cache_scope_get_txn(struct cache_txn *t, char kind, const char *owner,
+			struct scope_rec *r)
+{
+	return scope_get(t->txn, t->c, kind, owner, r);
+}
+
+int cache_scope_put(struct cache_txn *t, char kind, const char *owner,
+		    const struct scope_rec *r)
+{
+	unsigned char kb[KEY_MAX];
+	struct scope_disk d = {r->flags, r->containers, r->messages,
+			       r->newest_ns, r->completed_ns};
+	size_t nl = r->next_link ? strlen(r->next_link) : 0;
+	MDB_val k, v;
+	int rc = kind_key(kb, kind, owner, &k);
+
+	if (rc)
+		return rc;
+	v.mv_size = sizeof(d) + nl;
+	rc = mdb_put(t->txn, t->c->scopes, &k, &v, MDB_RESERVE);
+	if (rc)
+		return fail("storing a scope", rc);
+	memcpy(v.mv_data, &d, sizeof(d));
+	if (nl)
+		memcpy((char *)v.mv_data + sizeof(d), r->next_link, nl);
+	return 0;
+}
+
+/* Raises container @cont's record for one more stored message. */
+static int cont_touch(struct cache_txn *t, uint64_t sh, const char *cont,
+		      const char *cont_id, int64_t mtime_ns, int added,
+		      int *new_cont)
+{
+	unsigned char kb[KEY_MAX];
+	struct cont_rec r = {mtime_ns, 0};
+	size_t il = cont_id ? strlen(cont_id) : 0;
+	MDB_val k, v;
+	int rc = cont_key(kb, sh, cont, &k);
+
+	if (rc)
+		return rc;
+	rc = mdb_get(t->txn, t->c->conts, &k, &v);
+	*new_cont = rc == MDB_NOTFOUND;
+	if (rc == 0 && v.mv_size >= sizeof(r)) {
+		memcpy(&r, v.mv_data, sizeof(r));
+		if (mtime_ns > r.newest_ns)
+			r.newest_ns = mtime_ns;
+	} else if (rc && rc != MDB_NOTFOUND) {
+		return fail("reading a container", rc);
+	}
+	r.messages += added;
+	v.mv_size = sizeof(r) + il;
+	rc = mdb_put(t->txn, t->c->conts, &k, &v, MDB_RESERVE);
+	if (rc)
+		return fail("storing a container", rc);
+	memcpy(v.mv_data, &r, sizeof(r));
+	if (il)
+		memcpy((char *)v.mv_data + sizeof(r), cont_id, il);
+	return 0;
+}
+
+int cache_msg_put(struct cache_txn *t, uint64_t sh, const char *cont,
+		  const char *cont_id, const char *name, int64_t mtime_ns,
+		  const void *data, size_t len, int *new_cont)
+{
+	unsigned char kb[KEY_MAX];
+	MDB_val k, v;
+	int64_t old;
+	int rc = msg_key(kb, sh, cont, name, &k), existed;
+
+	*new_cont = 0;
+	if (rc)
+		return rc;
+	rc = mdb_get(t->txn, t->c->msgs, &k, &v);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail("reading a message", rc);
+	existed = rc == 0;
+	if (existed && v.mv_size >= sizeof(old)) {
+		memcpy(&old, v.mv_data, sizeof(old));
+		if (old > mtime_ns)
+			return 0;
+	}
+	v.mv_size = sizeof(mtime_ns) + len;
+	rc = mdb_put(t->txn, t->c->msgs, &k, &v, MDB_RESERVE);
+	if (rc)
+		return fail("storing a message", rc);
+	memcpy(v.mv_data, &mtime_ns, sizeof(mtime_ns));
+	memcpy((char *)v.mv_data + sizeof(mtime_ns), data, len);
+	rc = cont_touch(t, sh, cont, cont_id, mtime_ns, !existed, new_cont);
+	if (rc)
+		return rc;
+	return existed ? 2 : 1;
+}
+
+int cache_cont_get(struct cache *c, uint64_t sh, const char *cont,
+		   struct cont_rec *r)
+{
+	unsigned char kb[KEY_MAX];
+	MDB_val k, v;
+	MDB_txn *txn;
+	int rc = cont_key(kb, sh, cont, &k);
+
+	memset(r, 0, sizeof(*r));
+	if (rc)
+		return rc == -ENAMETOOLONG ? -ENOENT : rc;
+	rc = read_begin(c, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_get(txn, c->conts, &k, &v);
+	if (!rc && v.mv_size >= sizeof(*r))
+		memcpy(r, v.mv_data, sizeof(*r));
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	return rc ? fail("reading a container", rc) : 0;
+}
+
+int cache_cont_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
+		       void *ctx)
+{
+	unsigned char prefix[8];
+
+	put_be64(prefix, sh);
+	return walk_prefix(c, c->conts, prefix, 8, 2, fn, ctx);
+}
+
+/* Finds message @name and hands its value to the caller inside @txn. */
+static int msg_get(struct cache *c, MDB_txn *txn, uint64_t sh,
+		   const char *cont, const char *name, MDB_val *v)
+{
+	unsigned char kb[KEY_MAX];
+	MDB_val k;
+	int rc = msg_key(kb, sh, cont, name, &k);
+
+	if (rc)
+		return rc == -ENAMETOOLONG ? -ENOENT : rc;
+	rc = mdb_get(txn, c->msgs, &k, v);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	if (rc)
+		return fail("reading a message", rc);
+	if (v->mv_size < sizeof(int64_t))
+		return -EIO;
+	return 0;
+}
+
+int cache_msg_stat(struct cache *c, uint64_t sh, const char *cont,
+		   const char *name, struct msg_stat *st)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	int rc = read_begin(c, &txn);
+
+	if (rc)
+		return rc;
+	rc = msg_get(c, txn, sh, cont, name, &v);
+	if (!rc) {
+		memcpy(&st->mtime_ns, v.mv_data, sizeof(int64_t));
+		st->size = v.mv_size - sizeof(int64_t);
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int cache_msg_read(struct cache *c, uint64_t sh, const char *cont,
+		   const char *name, char **data, size_t *len)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	int rc = read_begin(c, &txn);
+
+	if (rc)
+		return rc;
+	rc = msg_get(c, txn, sh, cont, name, &v);
+	if (!rc) {
+		*len = v.mv_size - sizeof(int64_t);
+		*data = malloc(*len ? *len : 1);
+		if (*data)
+			memcpy(*data, (char *)v.mv_data + sizeof(int64_t),
+			       *len);
+		else
+			rc = -ENOMEM;
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int cache_msg_foreach(struct cache *c, uint64_t sh, const char *cont,
+		      cache_name_fn fn, void *ctx)
+{
+	unsigned char prefix[KEY_MAX];
+	MDB_val k;
+	int rc = msg_key(prefix, sh, cont, "", &k);
+
+	if (rc)
+		return rc;
+	return walk_prefix(c, c->msgs, prefix, 16, 1, fn, ctx);
+}

@@ -1,0 +1,296 @@
+/* graph.c - authenticated Graph requests, retries and paging. */
+#include "graph.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hash.h"
+#include "http.h"
+#include "log.h"
+#include "token.h"
+
+#define PAGE_MAX (64u << 20)
+#define BACKOFF_FIRST_MS 200
+#define BACKOFF_MAX_MS 30000
+#define RETRY_AFTER_MAX_S 300
+
+struct graph {
+	char *base;
+	unsigned retries;
+	struct token_source *tokens;
+};
+
+int graph_new(const char *graph_url, unsigned retries,
+	      struct token_source *tokens, struct graph **out)
+{
+	struct graph *g = calloc(1, sizeof(*g));
+	size_t n;
+
+	if (!g || !(g->base = strdup(graph_url))) {
+		free(g);
+		return -ENOMEM;
+	}
+	n = strlen(g->base);
+	while (n && g->base[n - 1] == '/')
+		g->base[--n] = '\0';
+	g->retries = retries;
+	g->tokens = tokens;
+	*out = g;
+	return 0;
+}
+
+void graph_free(struct graph *g)
+{
+	if (!g)
+		return;
+	free(g->base);
+	free(g);
+}
+
+const char *graph_base(const struct graph *g)
+{
+	return g->base;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Exponential backoff with full jitter for retry number @attempt (0..). */
+static long backoff_ms(unsigned attempt)
+{
+	long cap = BACKOFF_FIRST_MS;
+
+	for (unsigned i = 0; i < attempt && cap < BACKOFF_MAX_MS; i++)
+		cap *= 2;
+	if (cap > BACKOFF_MAX_MS)
+		cap = BACKOFF_MAX_MS;
+	return cap / 2 + random() % (cap / 2 + 1);
+}
+
+/* The outcome of one attempt, for the caller's log line. */
+struct failure {
+	long status;
+	char code[96];
+	char message[400];
+};
+
+/* Reads Graph's {"error": {"code", "message"}} into @f. */
+static void parse_error(const struct http_response *rs, struct failure *f)
+{
+	struct json_object *o = json_tokener_parse(rs->body), *e, *v;
+
+	f->status = rs->status;
+	snprintf(f->code, sizeof(f->code), "no error code");
+	snprintf(f->message, sizeof(f->message), "no message");
+	if (o && json_object_object_get_ex(o, "error", &e) &&
+	    json_object_is_type(e, json_type_object)) {
+		if (json_object_object_get_ex(e, "code", &v))
+			snprintf(f->code, sizeof(f->code), "%s",
+				 json_object_get_string(v));
+		if (json_object_object_get_ex(e, "message", &v))
+			snprintf(f->message, sizeof(f->message), "%s",
+				 json_object_get_string(v));
+	}
+	json_object_put(o);
+}
+
+/* Parses a page body; returns NULL when it is not a Graph page. */
+static struct json_object *parse_page(const struct http_response *rs)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o, *value;
+
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, rs->body, (int)rs->len);
+	if (o && json_tokener_get_error(tok) == json_tokener_success &&
+	    tok->char_offset == (int)rs->len &&
+	    json_object_is_type(o, json_type_object) &&
+	    json_object_object_get_ex(o, "value", &value) &&
+	    json_object_is_type(value, json_type_array)) {
+		json_tokener_free(tok);
+		return o;
+	}
+	json_object_put(o);
+	json_tokener_free(tok);
+	return NULL;
+}
+
+/*
+ * GETs one page with @h, retrying what is transient.  Returns 0 with the
+ * page in *@out, or a negative errno after logging one line.
+ */
+static int get_page(struct graph *g, CURL *h, const char *url,
+		    const char *what, struct json_object **out)
+{
+	char auth[16384 + 32] = "", *hdr = NULL;
+	struct failure f = {0};
+	int renewed = 0;
+
+	for (unsigned attempt = 0;; attempt++) {
+		struct curl_slist *headers = NULL;
+		struct http_response rs;
+		struct http_request rq = {url, NULL, NULL, PAGE_MAX};
+		long wait_ms = -1;
+		int rc = token_get(g->tokens, renewed == 1, auth, sizeof(auth));
+
+		if (renewed == 1)
+			renewed = 2;
+		if (rc == -EACCES)
+			return -EACCES;
+		if (rc) {
+			snprintf(f.message, sizeof(f.message),
+				 "no access token: the identity platform "
+				 "could not be reached");
+			f.status = 0;
+			goto transient;
+		}
+		if (asprintf(&hdr, "Authorization: %s", auth) < 0)
+			return -ENOMEM;
+		headers = curl_slist_append(headers, hdr);
+		headers = curl_slist_append(headers, "Accept: application/json");
+		headers = curl_slist_append(
+			headers, "Prefer: include-unknown-enum-members");
+		rq.headers = headers;
+		rc = http_exchange(h, &rq, &rs);
+		curl_slist_free_all(headers);
+		explicit_bzero(hdr, strlen(hdr));
+		free(hdr);
+		hdr = NULL;
+		if (rc) {
+			f.status = 0;
+			snprintf(f.message, sizeof(f.message), "%s", rs.error);
+			http_response_free(&rs);
+			goto transient;
+		}
+		if (rs.status == 200) {
+			*out = parse_page(&rs);
+			http_response_free(&rs);
+			if (*out)
+				return 0;
+			f.status = 200;
+			snprintf(f.message, sizeof(f.message),
+				 "the answer is not a valid Graph page");
+			goto transient;
+		}
+		parse_error(&rs, &f);
+		wait_ms = rs.retry_after >= 0
+				  ? (rs.retry_after > RETRY_AFTER_MAX_S
+					     ? RETRY_AFTER_MAX_S
+					     : rs.retry_after) * 1000L
+				  : -1;
+		http_response_free(&rs);
+		if (f.status == 401 && !renewed) {
+			renewed = 1;
+			log_info("%s: token refused, asking for a new one",
+				 what);
+			attempt--;
+			continue;
+		}
+		if (f.status != 429 && f.status < 500)
+			break;
+		if (f.status == 429)
+			log_info("%s: throttled by Graph", what);
+	transient:
+		if (attempt >= g->retries)
+			break;
+		if (wait_ms < 0)
+			wait_ms = backoff_ms(attempt);
+		log_debug("%s: retrying in %ld ms (%ld %s)", what, wait_ms,
+			  f.status, f.message);
+		sleep_ms(wait_ms);
+	}
+	if (f.status)
+		log_error("%s: Graph answered HTTP %ld, %s: %s", what, f.status,
+			  f.code, f.message);
+	else
+		log_error("%s: Graph could not be reached: %s", what,
+			  f.message);
+	return f.status == 403 ? -EACCES : -EIO;
+}
+
+int graph_walk(struct graph *g, const char *url, const char *what,
+	       graph_page_fn fn, void *ctx)
+{
+	CURL *h = http_handle_new();
+	char *cur = strdup(url);
+	uint64_t *seen = NULL;
+	size_t nseen = 0, cap = 0;
+	int rc = -ENOMEM;
+
+	if (!h || !cur)
+		goto out;
+	for (;;) {
+		struct json_object *page = NULL, *nl;
+		const char *next = NULL;
+
+		rc = get_page(g, h, cur, what, &page);
+		if (rc)
+			break;
+		if (json_object_object_get_ex(page, "@odata.nextLink", &nl) &&
+		    json_object_is_type(nl, json_type_string))
+			next = json_object_get_string(nl);
+		if (next && !http_same_origin(next, g->base)) {
+			log_error("%s: Graph's next link leads away from %s; "
+				  "refusing to send the token there",
+				  what, g->base);
+			json_object_put(page);
+			rc = -EIO;
+			break;
+		}
+		if (next) {
+			uint64_t hv = hash_bytes(next, strlen(next));
+
+			for (size_t i = 0; i < nseen; i++)
+				if (seen[i] == hv) {
+					log_warning("%s: Graph repeated an "
+						    "earlier next link; "
+						    "treating the list as "
+						    "complete",
+						    what);
+					next = NULL;
+					break;
+				}
+			if (next && nseen == cap) {
+				uint64_t *p;
+
+				cap = cap ? cap * 2 : 64;
+				p = realloc(seen, cap * sizeof(*seen));
+				if (!p) {
+					json_object_put(page);
+					rc = -ENOMEM;
+					break;
+				}
+				seen = p;
+			}
+			if (next)
+				seen[nseen++] = hv;
+		}
+		rc = fn(ctx, page, next);
+		if (!rc && next) {
+			char *n = strdup(next);
+
+			free(cur);
+			cur = n;
+			if (!cur)
+				rc = -ENOMEM;
+		}
+		json_object_put(page);
+		if (rc || !next)
+			break;
+	}
+out:
+	free(seen);
+	free(cur);
+	if (h)
+		curl_easy_cleanup(h);
+	return rc;
+}
