@@ -168,6 +168,14 @@ static void set_time(struct stat *st, int64_t ns)
 	st->st_atim = st->st_ctim = st->st_mtim;
 }
 
+static void set_ctime(struct stat *st, int64_t ns)
+{
+	struct timespec m = st->st_mtim;
+
+	set_time(st, ns);
+	st->st_mtim = st->st_atim = m;
+}
+
 static void fill(struct fs *fs, struct stat *st, uint64_t ino, int dir,
 		 nlink_t nlink, uint64_t size, int64_t mtime_ns)
 {
@@ -234,6 +242,12 @@ static int attr_of(struct fs *fs, enum node_type type, char kind,
 			fill(fs, st, ino, 1, 3, 0, t);
 		else
 			fill(fs, st, ino, 1, 2 + sr.containers, 0, t);
+		/*
+		 * The first crawl moves mtime from the list's time to the
+		 * newest message's.  ctime stays, so that tar, which stats a
+		 * directory before and after reading it, sees no change.
+		 */
+		set_ctime(st, list_time(fs, kind, NULL));
 		return 0;
 	case NODE_CONT:
 		rc = cache_cont_get(fs->cache, sh, cont, &cr);
@@ -470,28 +484,16 @@ static int snap_entry(void *ctx, const char *name, size_t len,
 		      const void *rec)
 {
 	struct snap_walk *w = ctx;
-	char buf[NAME_MAX_BYTES + 1];
-	struct scope_rec sr;
-	int64_t t = 0;
-	nlink_t nl = 2;
 
 	if (len > NAME_MAX_BYTES)
 		return 0;
 	switch (w->child) {
 	case NODE_OWNER:
-		memcpy(buf, name, len);
-		buf[len] = '\0';
-		if (!cache_scope_get(w->fs->cache, w->kind, buf, &sr)) {
-			free(sr.next_link);
-			if (sr.flags & SCOPE_COMPLETE)
-				t = sr.newest_ns;
-		}
-		if (!t)
-			t = list_time(w->fs, w->kind, NULL);
-		w->rc = snap_add(w->d, name, len, 1, 3, 0, t);
+		/* Its attributes are read when the entry is sent. */
+		w->rc = snap_add(w->d, name, len, 1, 3, 0, 0);
 		break;
 	case NODE_CONT:
-		w->rc = snap_add(w->d, name, len, 1, nl, 0,
+		w->rc = snap_add(w->d, name, len, 1, 2, 0,
 				 ((const struct cont_rec *)rec)->newest_ns);
 		break;
 	default: {
@@ -622,11 +624,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		} else {
 			const struct dirent_snap *s = &d->ents[i - 2];
 
+			int settled;
+
 			name = d->names + s->name_off;
 			child_of(dir, name, &c);
-			fill(fs, &e.attr,
-			     nodes_ino(c.type, c.kind, c.owner, c.cont, c.msg),
-			     s->dir, s->nlink, s->size, s->mtime_ns);
+			/* Above containers, attributes follow crawls: ask. */
+			if (c.type >= NODE_CONT ||
+			    attr_of(fs, c.type, c.kind, c.owner, c.cont, c.msg,
+				    &e.attr, &settled))
+				fill(fs, &e.attr,
+				     nodes_ino(c.type, c.kind, c.owner, c.cont,
+					       c.msg),
+				     s->dir, s->nlink, s->size, s->mtime_ns);
 		}
 		if (!plus) {
 			len = fuse_add_direntry(req, buf + used, size - used,

@@ -100,7 +100,7 @@ static void log_refusal(const struct http_response *rs)
 	if (o && json_object_object_get_ex(o, "error_description", &v))
 		desc = json_object_get_string(v);
 	log_error("sign-in refused by the identity platform (HTTP %ld, %s): "
-		  "%.300s; check tenant, client_id and the client secret",
+		  "%.600s; check tenant, client_id and the client secret",
 		  rs->status, code ? code : "no error code",
 		  desc ? desc : "no description");
 	json_object_put(o);
