@@ -26,6 +26,12 @@ int fs_new(struct cache *c, struct crawler *cr, const struct opts *o,
 
 void fs_free(struct fs *fs);
 
+/*
+ * Tells the fs its session, so that what a refresh changes can be dropped
+ * from the kernel's caches.
+ */
+void fs_set_session(struct fs *fs, struct fuse_session *se);
+
 /* The operations to hand to fuse_session_new() with the fs as userdata. */
 const struct fuse_lowlevel_ops *fs_operations(void);
 

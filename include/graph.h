@@ -15,15 +15,38 @@
 struct graph;
 struct token_source;
 
+#include <stdint.h>
+
+struct graph_config {
+	unsigned retries;   /* tries after the first, for transient failures */
+	unsigned max_rps;   /* requests started per second at most; 0: any */
+	unsigned max_conns; /* requests in flight at once at most */
+};
+
+/* What the client has done so far, for progress displays. */
+struct graph_stats {
+	uint64_t requests;  /* HTTP requests sent */
+	uint64_t throttled; /* 429 or 503 answers */
+	uint64_t waited_ms; /* time spent waiting as Retry-After asked */
+};
+
 /*
  * Creates a client for @graph_url (e.g. "https://graph.microsoft.com/v1.0")
- * that retries transient failures @retries times and authenticates with
- * @tokens (not owned).  Returns 0 or a negative errno.
+ * that authenticates with @tokens (not owned).  Returns 0 or -errno.
  */
-int graph_new(const char *graph_url, unsigned retries,
+int graph_new(const char *graph_url, const struct graph_config *cfg,
 	      struct token_source *tokens, struct graph **out);
 
 void graph_free(struct graph *g);
+
+/*
+ * Makes requests in progress, waiting or to come fail soon with
+ * -ECANCELED (at unmount).
+ */
+void graph_cancel(struct graph *g);
+
+/* Copies the client's counters into @st. */
+void graph_get_stats(struct graph *g, struct graph_stats *st);
 
 /* Returns the Graph URL the client was made for, without a trailing '/'. */
 const char *graph_base(const struct graph *g);
@@ -39,9 +62,12 @@ typedef int (*graph_page_fn)(void *ctx, struct json_object *page,
 /*
  * GETs @url and every page after it, calling @fn for each.  @what names the
  * walk in log lines ("chats of user X").  A next link that repeats an
- * earlier one ends the walk with a warning.  Returns 0 when the last page
- * was handled; otherwise logs one line and returns -EACCES (Graph answered
- * 403), -EIO, or @fn's error.
+ * earlier one ends the walk with a warning.  Every request waits its turn
+ * under max_rps and max_conns; 429 and 503 are retried after Retry-After,
+ * other 5xx, broken connections and cut or garbled pages with exponential
+ * backoff and jitter, and a refused token is renewed once.  Returns 0 when
+ * the last page was handled; otherwise logs one line and returns -EACCES
+ * (Graph answered 403), -EIO, -ECANCELED, or @fn's error.
  */
 int graph_walk(struct graph *g, const char *url, const char *what,
 	       graph_page_fn fn, void *ctx);

@@ -19,6 +19,12 @@ struct opts {
 	char *model; /* "A", "B" or NULL */
 	unsigned top;
 	unsigned retries;
+	unsigned max_rps;   /* Graph requests started per second, at most */
+	unsigned max_conns; /* Graph requests in flight, at most */
+	char *refresh;	    /* "1h", "30m", "0"... as given */
+	char *overlap;
+	long long refresh_ns; /* parsed; 0: never refresh */
+	long long overlap_ns;
 	int offline;
 	double timeout; /* kernel entry and attribute timeout, seconds */
 

@@ -1,4 +1,4 @@
-/* crawl.c - single-flight, resumable crawls of scopes and lists. */
+/* crawl.c - resumable crawls and background refreshes of scopes and lists. */
 #include "crawl.h"
 
 #include <errno.h>
@@ -17,11 +17,13 @@
 #include "names.h"
 #include "render.h"
 
-/* A crawl in flight, shared by everyone waiting for it. */
-struct job {
-	struct job *next;
-	char *key;
-	int done, result, waiters;
+#define REFRESH_RETRY_NS (60LL * 1000000000)
+
+/* A refresh that failed is not tried again before @until. */
+struct holdoff {
+	struct holdoff *next;
+	int64_t since, until;
+	char key[];
 };
 
 struct crawler {
@@ -29,10 +31,32 @@ struct crawler {
 	struct graph *graph;
 	struct crawl_config cfg;
 	char *model;
-	pthread_mutex_t lock;
-	pthread_cond_t changed;
-	struct job *jobs;
+	struct jobs *jobs;
+	crawl_change_fn changed;
+	void *changed_ctx;
+	pthread_mutex_t lock; /* guards the fields below */
+	int64_t stale_before;
+	struct holdoff *holdoffs;
+	volatile int stopping;
 };
+
+/* One crawl to run in the background. */
+struct crawl_job {
+	struct crawler *cr;
+	char kind;
+	int refresh;
+	char *owner; /* NULL for a list */
+	char *id;
+	char key[NAME_MAX_BYTES + 4];
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 int crawler_new(struct cache *c, struct graph *g,
 		const struct crawl_config *cfg, struct crawler **out)
@@ -44,98 +68,144 @@ int crawler_new(struct cache *c, struct graph *g,
 	cr->cache = c;
 	cr->graph = g;
 	cr->cfg = *cfg;
-	if (cfg->model && !(cr->model = strdup(cfg->model))) {
+	if ((cfg->model && !(cr->model = strdup(cfg->model))) ||
+	    jobs_new(&cr->jobs)) {
+		free(cr->model);
 		free(cr);
 		return -ENOMEM;
 	}
 	cr->cfg.model = cr->model;
 	pthread_mutex_init(&cr->lock, NULL);
-	pthread_cond_init(&cr->changed, NULL);
 	*out = cr;
 	return 0;
+}
+
+void crawler_on_change(struct crawler *cr, crawl_change_fn fn, void *ctx)
+{
+	cr->changed = fn;
+	cr->changed_ctx = ctx;
 }
 
 void crawler_free(struct crawler *cr)
 {
 	if (!cr)
 		return;
+	cr->stopping = 1;
+	graph_cancel(cr->graph);
+	jobs_free(cr->jobs);
+	while (cr->holdoffs) {
+		struct holdoff *h = cr->holdoffs;
+
+		cr->holdoffs = h->next;
+		free(h);
+	}
 	pthread_mutex_destroy(&cr->lock);
-	pthread_cond_destroy(&cr->changed);
 	free(cr->model);
 	free(cr);
 }
 
-static int64_t now_ns(void)
+void crawl_mark_stale(struct crawler *cr)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	/* Async-signal-safe: SIGHUP calls this. */
+	__atomic_store_n(&cr->stale_before, now_ns(), __ATOMIC_RELAXED);
 }
 
-/*
- * Runs @run(@cr, @arg) unless a crawl under @key is in flight, in which case
- * it waits for that one and shares its result.
- */
-static int single_flight(struct crawler *cr, const char *key,
-			 int (*run)(struct crawler *, void *), void *arg)
+/* Is something completed at @done_ns due for a refresh under @key? */
+static int due(struct crawler *cr, const char *key, int64_t done_ns)
 {
-	struct job *j, **pp;
-	int rc;
+	int64_t now = now_ns();
+	int64_t stale = __atomic_load_n(&cr->stale_before, __ATOMIC_RELAXED);
+	int yes;
 
+	if (cr->cfg.offline)
+		return 0;
 	pthread_mutex_lock(&cr->lock);
-	for (j = cr->jobs; j; j = j->next)
-		if (!strcmp(j->key, key))
-			break;
-	if (j) {
-		j->waiters++;
-		while (!j->done)
-			pthread_cond_wait(&cr->changed, &cr->lock);
-		rc = j->result;
-		if (--j->waiters == 0) {
-			free(j->key);
-			free(j);
+	yes = done_ns < stale ||
+	      (cr->cfg.refresh_ns && now - done_ns >= cr->cfg.refresh_ns);
+	/* A failed refresh waits a while, unless asked for again since. */
+	for (struct holdoff *h = cr->holdoffs; yes && h; h = h->next)
+		if (!strcmp(h->key, key) && now < h->until && h->since > stale)
+			yes = 0;
+	pthread_mutex_unlock(&cr->lock);
+	return yes;
+}
+
+static void hold_off(struct crawler *cr, const char *key)
+{
+	struct holdoff *h = malloc(sizeof(*h) + strlen(key) + 1);
+
+	if (!h)
+		return;
+	strcpy(h->key, key);
+	h->since = now_ns();
+	h->until = h->since + REFRESH_RETRY_NS;
+	pthread_mutex_lock(&cr->lock);
+	/* Drop expired notes so the list stays as short as the failures. */
+	for (struct holdoff **pp = &cr->holdoffs; *pp;) {
+		struct holdoff *old = *pp;
+
+		if (old->until <= h->since || !strcmp(old->key, key)) {
+			*pp = old->next;
+			free(old);
+		} else {
+			pp = &old->next;
 		}
-		pthread_mutex_unlock(&cr->lock);
-		return rc;
 	}
-	j = calloc(1, sizeof(*j));
-	if (!j || !(j->key = strdup(key))) {
-		free(j);
-		pthread_mutex_unlock(&cr->lock);
-		return -ENOMEM;
-	}
-	j->waiters = 1;
-	j->next = cr->jobs;
-	cr->jobs = j;
+	h->next = cr->holdoffs;
+	cr->holdoffs = h;
 	pthread_mutex_unlock(&cr->lock);
-
-	rc = run(cr, arg);
-
-	pthread_mutex_lock(&cr->lock);
-	for (pp = &cr->jobs; *pp != j; pp = &(*pp)->next)
-		;
-	*pp = j->next;
-	j->done = 1;
-	j->result = rc;
-	pthread_cond_broadcast(&cr->changed);
-	if (--j->waiters == 0) {
-		free(j->key);
-		free(j);
-	}
-	pthread_mutex_unlock(&cr->lock);
-	return rc;
 }
 
-/* Everything one scope crawl carries from page to page. */
+/* A change waiting to be reported once its page is committed. */
+struct change {
+	char cont[NAME_MAX_BYTES + 1];
+	char msg[NAME_MAX_BYTES + 1];
+};
+
+/* Everything one scope walk carries from page to page. */
 struct scope_walk {
 	struct crawler *cr;
 	char kind;
 	const char *owner;
 	uint64_t sh;
+	int refresh; /* report changes; do not store resume links */
 	uint64_t stored;
 	unsigned skipped;
+	struct change *changes;
+	size_t nchanges, cap;
 };
+
+static int note_change(struct scope_walk *w, const char *cont,
+		       const char *msg)
+{
+	if (w->nchanges == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		struct change *p = realloc(w->changes, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		w->changes = p;
+		w->cap = cap;
+	}
+	strcpy(w->changes[w->nchanges].cont, cont);
+	strcpy(w->changes[w->nchanges].msg, msg);
+	w->nchanges++;
+	return 0;
+}
+
+/* Tells the change callback what the last committed page changed. */
+static void report_changes(struct scope_walk *w)
+{
+	struct crawler *cr = w->cr;
+
+	for (size_t i = 0; cr->changed && i < w->nchanges; i++) {
+		struct change *c = &w->changes[i];
+
+		cr->changed(cr->changed_ctx, w->kind, w->owner, c->cont,
+			    c->msg[0] ? c->msg : NULL);
+	}
+	w->nchanges = 0;
+}
 
 /* Stores one message of a page in @t and updates the scope record @r. */
 static int store_message(struct scope_walk *w, struct cache_txn *t,
@@ -179,7 +249,12 @@ static int store_message(struct scope_walk *w, struct cache_txn *t,
 	if (rc > 0 && f.mtime_ns > r->newest_ns)
 		r->newest_ns = f.mtime_ns;
 	w->stored += rc > 0;
-	return 0;
+	if (rc > 0 && w->refresh) {
+		rc = note_change(w, cont, name);
+		if (!rc && new_cont)
+			rc = note_change(w, cont, "");
+	}
+	return rc < 0 ? rc : 0;
 }
 
 /* Stores one page of a scope and the link after it in one write. */
@@ -192,6 +267,8 @@ static int store_page(void *ctx, struct json_object *page, const char *next)
 	size_t n;
 	int rc;
 
+	if (w->cr->stopping)
+		return -ECANCELED;
 	json_object_object_get_ex(page, "value", &value);
 	n = json_object_array_length(value);
 	rc = cache_write_begin(w->cr->cache, &t);
@@ -201,19 +278,27 @@ static int store_page(void *ctx, struct json_object *page, const char *next)
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = store_message(w, t, json_object_array_get_idx(value, i),
 				   &r);
-	free(r.next_link);
-	r.next_link = (char *)next;
+	if (!w->refresh) {
+		free(r.next_link);
+		r.next_link = (char *)next;
+	}
 	if (!rc)
 		rc = cache_scope_put(t, w->kind, w->owner, &r);
+	if (w->refresh)
+		free(r.next_link);
 	if (rc) {
 		cache_abort(t);
+		w->nchanges = 0;
 		return rc;
 	}
-	return cache_commit(t);
+	rc = cache_commit(t);
+	if (!rc)
+		report_changes(w);
+	return rc;
 }
 
-/* Marks the scope complete once its last page is stored. */
-static int finish_scope(struct scope_walk *w)
+/* Updates the scope record: @complete marks a finished walk. */
+static int close_scope(struct scope_walk *w, int complete)
 {
 	struct cache_txn *t;
 	struct scope_rec r;
@@ -224,8 +309,10 @@ static int finish_scope(struct scope_walk *w)
 	rc = cache_scope_get_txn(t, w->kind, w->owner, &r);
 	free(r.next_link);
 	r.next_link = NULL;
-	r.flags |= SCOPE_COMPLETE;
-	r.completed_ns = now_ns();
+	if (complete) {
+		r.flags |= SCOPE_COMPLETE;
+		r.completed_ns = now_ns();
+	}
 	if (!rc)
 		rc = cache_scope_put(t, w->kind, w->owner, &r);
 	if (rc) {
@@ -235,37 +322,29 @@ static int finish_scope(struct scope_walk *w)
 	return cache_commit(t);
 }
 
-/* Forgets a stored resume link that Graph would not take. */
-static int drop_resume_link(struct scope_walk *w)
+/* Writes "2024-05-01T10:20:30.1234567Z" for @ns into @buf. */
+static void format_time(int64_t ns, char *buf, size_t n)
 {
-	struct cache_txn *t;
-	struct scope_rec r;
-	int rc = cache_write_begin(w->cr->cache, &t);
+	time_t secs = (time_t)(ns / 1000000000);
+	long frac = (long)(ns % 1000000000);
+	struct tm tm;
 
-	if (rc)
-		return rc;
-	rc = cache_scope_get_txn(t, w->kind, w->owner, &r);
-	free(r.next_link);
-	r.next_link = NULL;
-	if (!rc)
-		rc = cache_scope_put(t, w->kind, w->owner, &r);
-	if (rc) {
-		cache_abort(t);
-		return rc;
+	if (frac < 0) {
+		secs--;
+		frac += 1000000000;
 	}
-	return cache_commit(t);
+	gmtime_r(&secs, &tm);
+	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%07ldZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, frac / 100);
 }
 
-struct scope_arg {
-	char kind;
-	const char *owner, *id;
-};
-
-static int first_url(struct crawler *cr, const struct scope_arg *a,
-		     char **url)
+/* The first page's URL; with @since_ns >= 0, only messages changed since. */
+static int first_url(struct crawler *cr, const struct crawl_job *j,
+		     int64_t since_ns, char **url)
 {
-	char *esc = curl_easy_escape(NULL, a->id, 0);
-	char query[64] = "";
+	char *esc = curl_easy_escape(NULL, j->id, 0);
+	char query[200] = "", when[96];
 	size_t q = 0;
 	int n;
 
@@ -275,90 +354,126 @@ static int first_url(struct crawler *cr, const struct scope_arg *a,
 		q += (size_t)snprintf(query, sizeof(query), "?$top=%u",
 				      cr->cfg.top);
 	if (cr->cfg.model)
-		snprintf(query + q, sizeof(query) - q, "%cmodel=%s",
-			 q ? '&' : '?', cr->cfg.model);
+		q += (size_t)snprintf(query + q, sizeof(query) - q,
+				      "%cmodel=%s", q ? '&' : '?',
+				      cr->cfg.model);
+	if (since_ns >= 0) {
+		format_time(since_ns, when, sizeof(when));
+		snprintf(query + q, sizeof(query) - q,
+			 "%c$filter=lastModifiedDateTime%%20gt%%20%s",
+			 q ? '&' : '?', when);
+	}
 	n = asprintf(url, "%s/%s/%s/%s/getAllMessages%s",
-		     graph_base(cr->graph), a->kind == 'u' ? "users" : "teams",
-		     esc, a->kind == 'u' ? "chats" : "channels", query);
+		     graph_base(cr->graph), j->kind == 'u' ? "users" : "teams",
+		     esc, j->kind == 'u' ? "chats" : "channels", query);
 	curl_free(esc);
 	return n < 0 ? -ENOMEM : 0;
 }
 
-static int run_scope(struct crawler *cr, void *arg)
+static void describe(const struct crawl_job *j, char *buf, size_t n)
 {
-	const struct scope_arg *a = arg;
-	struct scope_walk w = {cr, a->kind, a->owner,
-			       cache_scope_hash(a->kind, a->owner), 0, 0};
-	char what[NAME_MAX_BYTES + 64];
-	struct scope_rec r;
-	char *url = NULL;
-	int rc, resumed;
+	if (j->owner)
+		snprintf(buf, n, "%s of %s %s",
+			 j->kind == 'u' ? "chats" : "channels",
+			 j->kind == 'u' ? "user" : "team", j->id);
+	else
+		snprintf(buf, n, "list of %s", j->kind == 'u' ? "users"
+							      : "teams");
+}
 
-	rc = cache_scope_get(cr->cache, a->kind, a->owner, &r);
-	if (rc)
-		return rc;
-	if (r.flags & SCOPE_COMPLETE) {
-		free(r.next_link);
-		return 0;
-	}
-	snprintf(what, sizeof(what), "%s of %s %s",
-		 a->kind == 'u' ? "chats" : "channels",
-		 a->kind == 'u' ? "user" : "team", a->id);
-	if (cr->cfg.offline) {
-		free(r.next_link);
-		log_info("%s: not in the cache and offline", what);
-		return -EIO;
-	}
-	resumed = r.next_link != NULL;
-	if (resumed) {
-		url = r.next_link;
+/* Walks from @url (which it frees), storing every page. */
+static int walk(struct scope_walk *w, char *url, const char *what)
+{
+	int rc = graph_walk(w->cr->graph, url, what, store_page, w);
+
+	free(url);
+	return rc;
+}
+
+/* The first crawl of a scope, resumed from a stored link if there is one */
+static int crawl_whole(struct crawl_job *j, struct scope_walk *w,
+		       struct scope_rec *r, const char *what)
+{
+	char *url = r->next_link;
+	int rc;
+
+	r->next_link = NULL;
+	if (url) {
 		log_notice("%s: resuming an interrupted crawl", what);
-	} else {
-		rc = first_url(cr, a, &url);
+		rc = walk(w, url, what);
+		if (!rc || rc == -ECANCELED || rc == -ENOMEM)
+			return rc;
+		/*
+		 * Graph refused the stored link (skip tokens expire).  Pages
+		 * are not in date order, so nothing short of the whole scope
+		 * is sure to cover what the lost pages held.
+		 */
+		log_notice("%s: the stored resume link failed; crawling the "
+			   "scope again from its start",
+			   what);
+		rc = close_scope(w, 0);
 		if (rc)
 			return rc;
 	}
-	rc = graph_walk(cr->graph, url, what, store_page, &w);
-	free(url);
-	if (rc && resumed && rc != -ENOMEM) {
-		log_notice("%s: the resume link failed; crawling from the "
-			   "start",
-			   what);
-		rc = drop_resume_link(&w);
+	rc = first_url(j->cr, j, -1, &url);
+	return rc ? rc : walk(w, url, what);
+}
+
+static int run_scope(struct crawl_job *j)
+{
+	struct crawler *cr = j->cr;
+	struct scope_walk w = {.cr = cr,
+			       .kind = j->kind,
+			       .owner = j->owner,
+			       .sh = cache_scope_hash(j->kind, j->owner)};
+	char what[NAME_MAX_BYTES + 64];
+	struct scope_rec r;
+	char *url;
+	int rc;
+
+	describe(j, what, sizeof(what));
+	rc = cache_scope_get(cr->cache, j->kind, j->owner, &r);
+	if (rc)
+		return rc;
+	if ((r.flags & SCOPE_COMPLETE) && !j->refresh) {
+		free(r.next_link);
+		return 0;
+	}
+	if (cr->cfg.offline) {
+		free(r.next_link);
+		log_info("%s: not in the cache, and offline", what);
+		return -EIO;
+	}
+	if (r.flags & SCOPE_COMPLETE) {
+		int64_t since = r.newest_ns < r.completed_ns ? r.newest_ns
+							     : r.completed_ns;
+
+		free(r.next_link);
+		w.refresh = 1;
+		rc = first_url(cr, j, since - cr->cfg.overlap_ns, &url);
 		if (!rc)
-			rc = first_url(cr, a, &url);
-		if (!rc) {
-			rc = graph_walk(cr->graph, url, what, store_page, &w);
-			free(url);
-		}
+			rc = walk(&w, url, what);
+	} else {
+		rc = crawl_whole(j, &w, &r, what);
 	}
 	if (!rc)
-		rc = finish_scope(&w);
+		rc = close_scope(&w, 1);
 	if (w.skipped)
 		log_warning("%s: %u items were not message objects and were "
 			    "skipped",
 			    what, w.skipped);
-	if (!rc)
-		log_info("%s: complete, %llu messages stored", what,
+	if (!rc) {
+		log_info("%s: %s, %llu messages stored", what,
+			 w.refresh ? "refreshed" : "complete",
 			 (unsigned long long)w.stored);
-	return rc;
-}
-
-int crawl_scope(struct crawler *cr, char kind, const char *owner,
-		const char *id)
-{
-	struct scope_arg a = {kind, owner, id};
-	struct scope_rec r;
-	char key[NAME_MAX_BYTES + 3];
-
-	/* Fast path: no lock at all once the scope is complete. */
-	if (!cache_scope_get(cr->cache, kind, owner, &r)) {
-		free(r.next_link);
-		if (r.flags & SCOPE_COMPLETE)
-			return 0;
+		if (w.refresh && w.stored && cr->changed)
+			cr->changed(cr->changed_ctx, j->kind, j->owner, NULL,
+				    NULL);
+	} else if (w.refresh && rc != -ECANCELED) {
+		hold_off(cr, j->key);
 	}
-	snprintf(key, sizeof(key), "s%c%s", kind, owner);
-	return single_flight(cr, key, run_scope, &a);
+	free(w.changes);
+	return rc;
 }
 
 /* Carries a list walk from page to page. */
@@ -378,6 +493,8 @@ static int store_list_page(void *ctx, struct json_object *page,
 	int rc;
 
 	(void)next;
+	if (w->cr->stopping)
+		return -ECANCELED;
 	json_object_object_get_ex(page, "value", &value);
 	rc = cache_write_begin(w->cr->cache, &t);
 	if (rc)
@@ -405,47 +522,134 @@ static int store_list_page(void *ctx, struct json_object *page,
 	return cache_commit(t);
 }
 
-static int run_list(struct crawler *cr, void *arg)
+static int run_list(struct crawl_job *j)
 {
-	struct list_walk w = {cr, *(char *)arg, 0};
-	const char *what = w.kind == 'u' ? "list of users" : "list of teams";
+	struct crawler *cr = j->cr;
+	struct list_walk w = {cr, j->kind, 0};
+	char what[64];
 	struct list_state st;
 	struct cache_txn *t;
 	char *url;
 	int rc;
 
-	if (!cache_list_state(cr->cache, w.kind, &st) && st.complete)
+	describe(j, what, sizeof(what));
+	if (!cache_list_state(cr->cache, j->kind, &st) && st.complete &&
+	    !j->refresh)
 		return 0;
 	if (cr->cfg.offline) {
-		log_info("%s: not in the cache and offline", what);
+		log_info("%s: not in the cache, and offline", what);
 		return -EIO;
 	}
 	if (asprintf(&url, "%s/%s", graph_base(cr->graph),
-		     w.kind == 'u' ? "users?$select=id,displayName,"
-				     "userPrincipalName&$top=999"
-				   : "teams") < 0)
+		     j->kind == 'u' ? "users?$select=id,displayName,"
+				      "userPrincipalName&$top=999"
+				    : "teams") < 0)
 		return -ENOMEM;
 	rc = graph_walk(cr->graph, url, what, store_list_page, &w);
 	free(url);
-	if (rc)
-		return rc;
-	rc = cache_write_begin(cr->cache, &t);
-	if (rc)
-		return rc;
-	rc = cache_list_complete(t, w.kind, w.count, now_ns());
-	if (rc) {
-		cache_abort(t);
-		return rc;
+	if (!rc)
+		rc = cache_write_begin(cr->cache, &t);
+	if (!rc) {
+		rc = cache_list_complete(t, j->kind, w.count, now_ns());
+		if (rc)
+			cache_abort(t);
+		else
+			rc = cache_commit(t);
 	}
-	return cache_commit(t);
+	if (!rc && j->refresh && cr->changed)
+		cr->changed(cr->changed_ctx, j->kind, NULL, NULL, NULL);
+	if (rc && j->refresh && rc != -ECANCELED)
+		hold_off(cr, j->key);
+	return rc;
 }
 
-int crawl_list(struct crawler *cr, char kind)
+static int run_job(void *arg)
+{
+	struct crawl_job *j = arg;
+
+	return j->owner ? run_scope(j) : run_list(j);
+}
+
+static void free_job(void *arg)
+{
+	struct crawl_job *j = arg;
+
+	free(j->owner);
+	free(j->id);
+	free(j);
+}
+
+/* Starts (or joins) the job for a scope (@owner set) or a list. */
+static int submit(struct crawler *cr, char kind, const char *owner,
+		  const char *id, int refresh, int wait, jobs_cancel_fn cancel,
+		  void *arg)
+{
+	struct crawl_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->cr = cr;
+	j->kind = kind;
+	j->refresh = refresh;
+	snprintf(j->key, sizeof(j->key), "%c%c%s", owner ? 's' : 'l', kind,
+		 owner ? owner : "");
+	if ((owner && !(j->owner = strdup(owner))) ||
+	    (id && !(j->id = strdup(id)))) {
+		free_job(j);
+		return -ENOMEM;
+	}
+	return jobs_run(cr->jobs, j->key, run_job, j, free_job, wait, cancel,
+			arg);
+}
+
+static void scope_key(char kind, const char *owner, char *key, size_t n)
+{
+	snprintf(key, n, "s%c%s", kind, owner);
+}
+
+int crawl_scope(struct crawler *cr, char kind, const char *owner,
+		const char *id, jobs_cancel_fn cancel, void *arg)
+{
+	char key[NAME_MAX_BYTES + 4];
+	struct scope_rec r;
+	int rc = cache_scope_get(cr->cache, kind, owner, &r);
+
+	if (rc)
+		return rc;
+	free(r.next_link);
+	if (!(r.flags & SCOPE_COMPLETE))
+		return submit(cr, kind, owner, id, 0, 1, cancel, arg);
+	scope_key(kind, owner, key, sizeof(key));
+	if (due(cr, key, r.completed_ns) && !jobs_running(cr->jobs, key))
+		submit(cr, kind, owner, id, 1, 0, NULL, NULL);
+	return 0;
+}
+
+int crawl_refresh_scope(struct crawler *cr, char kind, const char *owner,
+			const char *id, jobs_cancel_fn cancel, void *arg)
+{
+	if (cr->cfg.offline)
+		return -ENETDOWN;
+	return submit(cr, kind, owner, id, 1, 1, cancel, arg);
+}
+
+int crawl_list(struct crawler *cr, char kind, jobs_cancel_fn cancel,
+	       void *arg)
 {
 	struct list_state st;
 	char key[3] = {'l', kind, '\0'};
 
-	if (!cache_list_state(cr->cache, kind, &st) && st.complete)
-		return 0;
-	return single_flight(cr, key, run_list, &kind);
+	if (cache_list_state(cr->cache, kind, &st) || !st.complete)
+		return submit(cr, kind, NULL, NULL, 0, 1, cancel, arg);
+	if (due(cr, key, st.fetched_ns) && !jobs_running(cr->jobs, key))
+		submit(cr, kind, NULL, NULL, 1, 0, NULL, NULL);
+	return 0;
+}
+
+int crawl_refresh_list(struct crawler *cr, char kind, jobs_cancel_fn cancel,
+		       void *arg)
+{
+	if (cr->cfg.offline)
+		return -ENETDOWN;
+	return submit(cr, kind, NULL, NULL, 1, 1, cancel, arg);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "control.h"
 #include "crawl.h"
 #include "log.h"
 #include "names.h"
@@ -30,7 +31,14 @@ struct fs {
 	gid_t gid;
 	struct fixed_list fixed[2]; /* [0] users, [1] teams */
 	int has_fixed[2];
+	struct fuse_session *se; /* for cache invalidations; may be NULL */
 };
+
+/* Lets a waiting request stop when its caller is interrupted (Ctrl-C). */
+static int interrupted(void *req)
+{
+	return fuse_req_interrupted(req);
+}
 
 static struct fixed_list *fixed_for(struct fs *fs, char kind)
 {
@@ -121,7 +129,8 @@ static const char *scope_dir(char kind)
  * Finds the Graph id of owner @name of @kind into *@id (malloc'd), fetching
  * the list from Graph if needed.  Returns 0, -ENOENT or another -errno.
  */
-static int owner_id(struct fs *fs, char kind, const char *name, char **id)
+static int owner_id(struct fs *fs, fuse_req_t req, char kind,
+		    const char *name, char **id)
 {
 	struct fixed_list *l = fixed_for(fs, kind);
 	struct list_entry e;
@@ -133,7 +142,7 @@ static int owner_id(struct fs *fs, char kind, const char *name, char **id)
 				return (*id = strdup(l->ids[i])) ? 0 : -ENOMEM;
 		return -ENOENT;
 	}
-	rc = crawl_list(fs->crawler, kind);
+	rc = crawl_list(fs->crawler, kind, interrupted, req);
 	if (rc)
 		return rc;
 	rc = cache_list_get(fs->cache, kind, name, &e);
@@ -145,14 +154,15 @@ static int owner_id(struct fs *fs, char kind, const char *name, char **id)
 }
 
 /* Crawls the scope of @owner of @kind unless the cache has it whole. */
-static int ensure_scope(struct fs *fs, char kind, const char *owner)
+static int ensure_scope(struct fs *fs, fuse_req_t req, char kind,
+			const char *owner)
 {
 	char *id;
-	int rc = owner_id(fs, kind, owner, &id);
+	int rc = owner_id(fs, req, kind, owner, &id);
 
 	if (rc)
 		return rc == -ENOENT ? -EIO : rc;
-	rc = crawl_scope(fs->crawler, kind, owner, id);
+	rc = crawl_scope(fs->crawler, kind, owner, id, interrupted, req);
 	free(id);
 	return rc;
 }
@@ -333,8 +343,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	case NODE_LIST: {
 		char *id;
 
-		rc = name_is_plausible(name) ? owner_id(fs, c.kind, name, &id)
-					     : -ENOENT;
+		rc = name_is_plausible(name)
+			     ? owner_id(fs, req, c.kind, name, &id)
+			     : -ENOENT;
 		if (!rc)
 			free(id);
 		break;
@@ -343,8 +354,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = strcmp(name, scope_dir(c.kind)) ? -ENOENT : 0;
 		break;
 	case NODE_SCOPE:
-		rc = name_is_plausible(name) ? ensure_scope(fs, c.kind, c.owner)
-					     : -ENOENT;
+		rc = name_is_plausible(name)
+			     ? ensure_scope(fs, req, c.kind, c.owner)
+			     : -ENOENT;
 		break;
 	case NODE_CONT: {
 		size_t len = strlen(name);
@@ -506,7 +518,8 @@ static int snap_entry(void *ctx, const char *name, size_t len,
 	return w->rc;
 }
 
-static int snapshot(struct fs *fs, struct node *n, struct dir_snap *d)
+static int snapshot(struct fs *fs, fuse_req_t req, struct node *n,
+		    struct dir_snap *d)
 {
 	struct snap_walk w = {fs, d, NODE_ROOT, n->kind, n->owner, 0};
 	struct stat st;
@@ -534,7 +547,7 @@ static int snapshot(struct fs *fs, struct node *n, struct dir_snap *d)
 					   strlen(l->names[i]), NULL);
 			return w.rc;
 		}
-		rc = crawl_list(fs->crawler, n->kind);
+		rc = crawl_list(fs->crawler, n->kind, interrupted, req);
 		if (!rc)
 			rc = cache_list_foreach(fs->cache, n->kind, snap_entry,
 						&w);
@@ -551,7 +564,7 @@ static int snapshot(struct fs *fs, struct node *n, struct dir_snap *d)
 					      st.st_mtim.tv_nsec);
 		return rc;
 	case NODE_SCOPE:
-		rc = ensure_scope(fs, n->kind, n->owner);
+		rc = ensure_scope(fs, req, n->kind, n->owner);
 		w.child = NODE_CONT;
 		if (!rc)
 			rc = cache_cont_foreach(fs->cache, n->sh, snap_entry,
@@ -584,7 +597,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = snapshot(fs, n, d);
+	rc = snapshot(fs, req, n, d);
 	if (rc) {
 		snap_free(d);
 		fuse_reply_err(req, -rc);
@@ -778,6 +791,105 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_IOCTL_DIR)
+		conn->want |= FUSE_CAP_IOCTL_DIR;
+}
+
+/* "teamsfs refresh PATH": refreshes the scope (or lists) of the node. */
+static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+		     void *arg, struct fuse_file_info *fi, unsigned flags,
+		     const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct node *n = nodes_get(ino);
+	char *id = NULL;
+	int rc;
+
+	(void)arg, (void)fi, (void)flags, (void)in_buf, (void)in_bufsz;
+	(void)out_bufsz;
+	if (cmd != TEAMSFS_IOC_REFRESH) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (n->type == NODE_ROOT || n->type == NODE_LIST) {
+		rc = 0;
+		for (int k = 0; k < 2 && !rc; k++) {
+			char kind = k ? 't' : 'u';
+
+			if ((n->type == NODE_ROOT || n->kind == kind) &&
+			    !fixed_for(fs, kind))
+				rc = crawl_refresh_list(fs->crawler, kind,
+							interrupted, req);
+		}
+		if (!rc)
+			crawl_mark_stale(fs->crawler);
+	} else {
+		rc = owner_id(fs, req, n->kind, n->owner, &id);
+		if (!rc)
+			rc = crawl_refresh_scope(fs->crawler, n->kind,
+						 n->owner, id, interrupted,
+						 req);
+		free(id);
+	}
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+/* Drops what the kernel caches of @ino, if the kernel knows it. */
+static void forget_cached(struct fs *fs, uint64_t ino)
+{
+	if (nodes_get(ino))
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+}
+
+/* Drops the kernel's (possibly negative) entry @name in directory @dir. */
+static void forget_entry(struct fs *fs, uint64_t dir, const char *name)
+{
+	if (nodes_get(dir))
+		fuse_lowlevel_notify_inval_entry(fs->se, dir, name,
+						 strlen(name));
+}
+
+/* Called by the crawler for everything a refresh changed. */
+static void on_change(void *ctx, char kind, const char *owner,
+		      const char *cont, const char *msg)
+{
+	struct fs *fs = ctx;
+	uint64_t scope, dir;
+
+	if (!fs->se)
+		return;
+	if (!owner) {
+		forget_cached(fs, nodes_ino(NODE_LIST, kind, NULL, NULL, NULL));
+		return;
+	}
+	scope = nodes_ino(NODE_SCOPE, kind, owner, NULL, NULL);
+	if (!cont) {
+		forget_cached(fs, scope);
+		forget_cached(fs,
+			      nodes_ino(NODE_OWNER, kind, owner, NULL, NULL));
+		return;
+	}
+	dir = nodes_ino(NODE_CONT, kind, owner, cont, NULL);
+	if (!msg) {
+		forget_entry(fs, scope, cont);
+		return;
+	}
+	forget_cached(fs, nodes_ino(NODE_MSG, kind, owner, cont, msg));
+	forget_entry(fs, dir, msg);
+	forget_cached(fs, dir);
+}
+
+void fs_set_session(struct fs *fs, struct fuse_session *se)
+{
+	fs->se = se;
+	crawler_on_change(fs->crawler, on_change, fs);
 }
 
 /* Everything that would change the tree. */
@@ -876,6 +988,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.read = op_read,
 	.release = op_release,
 	.statfs = op_statfs,
+	.ioctl = op_ioctl,
 	.setattr = op_setattr,
 	.mknod = op_mknod,
 	.mkdir = op_mkdir,

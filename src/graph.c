@@ -2,6 +2,7 @@
 #include "graph.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "hash.h"
 #include "http.h"
 #include "log.h"
+#include "page.h"
 #include "token.h"
 
 #define PAGE_MAX (64u << 20)
@@ -19,11 +21,17 @@
 
 struct graph {
 	char *base;
-	unsigned retries;
+	struct graph_config cfg;
 	struct token_source *tokens;
+	pthread_mutex_t lock; /* guards the fields below */
+	pthread_cond_t freed;
+	int64_t next_slot_ns; /* the request budget: next free start time */
+	unsigned active;      /* connections in use */
+	volatile int cancelled;
+	struct graph_stats stats;
 };
 
-int graph_new(const char *graph_url, unsigned retries,
+int graph_new(const char *graph_url, const struct graph_config *cfg,
 	      struct token_source *tokens, struct graph **out)
 {
 	struct graph *g = calloc(1, sizeof(*g));
@@ -36,8 +44,12 @@ int graph_new(const char *graph_url, unsigned retries,
 	n = strlen(g->base);
 	while (n && g->base[n - 1] == '/')
 		g->base[--n] = '\0';
-	g->retries = retries;
+	g->cfg = *cfg;
+	if (!g->cfg.max_conns)
+		g->cfg.max_conns = 1;
 	g->tokens = tokens;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->freed, NULL);
 	*out = g;
 	return 0;
 }
@@ -46,6 +58,8 @@ void graph_free(struct graph *g)
 {
 	if (!g)
 		return;
+	pthread_cond_destroy(&g->freed);
+	pthread_mutex_destroy(&g->lock);
 	free(g->base);
 	free(g);
 }
@@ -55,12 +69,99 @@ const char *graph_base(const struct graph *g)
 	return g->base;
 }
 
-static void sleep_ms(long ms)
+void graph_cancel(struct graph *g)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	pthread_mutex_lock(&g->lock);
+	g->cancelled = 1;
+	pthread_cond_broadcast(&g->freed);
+	pthread_mutex_unlock(&g->lock);
+}
 
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+void graph_get_stats(struct graph *g, struct graph_stats *st)
+{
+	pthread_mutex_lock(&g->lock);
+	*st = g->stats;
+	pthread_mutex_unlock(&g->lock);
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Sleeps @ms, in slices, unless the client is cancelled: then -ECANCELED */
+static int sleep_ms(struct graph *g, long ms)
+{
+	int64_t until = mono_ns() + (int64_t)ms * 1000000;
+
+	for (;;) {
+		int64_t left = until - mono_ns();
+		struct timespec ts;
+
+		if (g->cancelled)
+			return -ECANCELED;
+		if (left <= 0)
+			return 0;
+		if (left > 100000000)
+			left = 100000000;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/*
+ * Waits for a start slot under the request budget (max_rps) and a free
+ * connection (max_conns).  Returns 0, or -ECANCELED.
+ */
+static int acquire(struct graph *g)
+{
+	int64_t slot = 0, now;
+	int rc;
+
+	pthread_mutex_lock(&g->lock);
+	while (g->active >= g->cfg.max_conns && !g->cancelled)
+		pthread_cond_wait(&g->freed, &g->lock);
+	if (g->cancelled) {
+		pthread_mutex_unlock(&g->lock);
+		return -ECANCELED;
+	}
+	g->active++;
+	if (g->cfg.max_rps) {
+		now = mono_ns();
+		slot = g->next_slot_ns > now ? g->next_slot_ns : now;
+		g->next_slot_ns = slot + 1000000000LL / g->cfg.max_rps;
+		slot -= now;
+	}
+	g->stats.requests++;
+	pthread_mutex_unlock(&g->lock);
+	rc = slot > 0 ? sleep_ms(g, (long)(slot / 1000000)) : 0;
+	if (rc) {
+		pthread_mutex_lock(&g->lock);
+		g->active--;
+		pthread_cond_signal(&g->freed);
+		pthread_mutex_unlock(&g->lock);
+	}
+	return rc;
+}
+
+static void release(struct graph *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->active--;
+	pthread_cond_signal(&g->freed);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void count_wait(struct graph *g, long ms)
+{
+	pthread_mutex_lock(&g->lock);
+	g->stats.throttled++;
+	g->stats.waited_ms += (uint64_t)ms;
+	pthread_mutex_unlock(&g->lock);
 }
 
 /* Exponential backoff with full jitter for retry number @attempt (0..). */
@@ -102,28 +203,6 @@ static void parse_error(const struct http_response *rs, struct failure *f)
 	json_object_put(o);
 }
 
-/* Parses a page body; returns NULL when it is not a Graph page. */
-static struct json_object *parse_page(const struct http_response *rs)
-{
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *o, *value;
-
-	if (!tok)
-		return NULL;
-	o = json_tokener_parse_ex(tok, rs->body, (int)rs->len);
-	if (o && json_tokener_get_error(tok) == json_tokener_success &&
-	    tok->char_offset == (int)rs->len &&
-	    json_object_is_type(o, json_type_object) &&
-	    json_object_object_get_ex(o, "value", &value) &&
-	    json_object_is_type(value, json_type_array)) {
-		json_tokener_free(tok);
-		return o;
-	}
-	json_object_put(o);
-	json_tokener_free(tok);
-	return NULL;
-}
-
 /*
  * GETs one page with @h, retrying what is transient.  Returns 0 with the
  * page in *@out, or a negative errno after logging one line.
@@ -160,7 +239,16 @@ static int get_page(struct graph *g, CURL *h, const char *url,
 		headers = curl_slist_append(
 			headers, "Prefer: include-unknown-enum-members");
 		rq.headers = headers;
-		rc = http_exchange(h, &rq, &rs);
+		rc = acquire(g);
+		if (!rc) {
+			rc = http_exchange(h, &rq, &rs);
+			release(g);
+		} else {
+			curl_slist_free_all(headers);
+			explicit_bzero(hdr, strlen(hdr));
+			free(hdr);
+			return rc;
+		}
 		curl_slist_free_all(headers);
 		explicit_bzero(hdr, strlen(hdr));
 		free(hdr);
@@ -172,7 +260,7 @@ static int get_page(struct graph *g, CURL *h, const char *url,
 			goto transient;
 		}
 		if (rs.status == 200) {
-			*out = parse_page(&rs);
+			*out = page_parse(rs.body, rs.len);
 			http_response_free(&rs);
 			if (*out)
 				return 0;
@@ -197,16 +285,21 @@ static int get_page(struct graph *g, CURL *h, const char *url,
 		}
 		if (f.status != 429 && f.status < 500)
 			break;
-		if (f.status == 429)
-			log_info("%s: throttled by Graph", what);
+		if (f.status == 429 || f.status == 503)
+			count_wait(g, wait_ms > 0 ? wait_ms : 0);
 	transient:
-		if (attempt >= g->retries)
+		if (attempt >= g->cfg.retries)
 			break;
 		if (wait_ms < 0)
 			wait_ms = backoff_ms(attempt);
-		log_debug("%s: retrying in %ld ms (%ld %s)", what, wait_ms,
-			  f.status, f.message);
-		sleep_ms(wait_ms);
+		if (f.status)
+			log_info("%s: HTTP %ld, retrying in %ld ms", what,
+				 f.status, wait_ms);
+		else
+			log_info("%s: %s, retrying in %ld ms", what, f.message,
+				 wait_ms);
+		if (sleep_ms(g, wait_ms))
+			return -ECANCELED;
 	}
 	if (f.status)
 		log_error("%s: Graph answered HTTP %ld, %s: %s", what, f.status,
@@ -229,15 +322,13 @@ int graph_walk(struct graph *g, const char *url, const char *what,
 	if (!h || !cur)
 		goto out;
 	for (;;) {
-		struct json_object *page = NULL, *nl;
+		struct json_object *page = NULL;
 		const char *next = NULL;
 
 		rc = get_page(g, h, cur, what, &page);
 		if (rc)
 			break;
-		if (json_object_object_get_ex(page, "@odata.nextLink", &nl) &&
-		    json_object_is_type(nl, json_type_string))
-			next = json_object_get_string(nl);
+		next = page_next_link(page);
 		if (next && !http_same_origin(next, g->base)) {
 			log_error("%s: Graph's next link leads away from %s; "
 				  "refusing to send the token there",

@@ -6,6 +6,7 @@
  * A Graph that cannot be reached is not such a thing: the cache is served.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "cache.h"
+#include "control.h"
 #include "crawl.h"
 #include "fs.h"
 #include "graph.h"
@@ -83,6 +85,28 @@ static int check_sign_in(struct token_source *ts, int offline)
 	return rc;
 }
 
+static struct crawler *hup_target;
+
+/* SIGHUP: everything crawled so far is refreshed at its next access. */
+static void on_hup(int sig)
+{
+	(void)sig;
+	if (hup_target)
+		crawl_mark_stale(hup_target);
+}
+
+static void catch_hup(struct crawler *cr)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_hup;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	hup_target = cr;
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -94,6 +118,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	struct crawl_config cc;
+	struct graph_config gc;
 	char *scope = NULL;
 	int rc, status = 1;
 	struct rlimit no_core = {0, 0};
@@ -102,6 +127,8 @@ int main(int argc, char **argv)
 	prctl(PR_SET_DUMPABLE, 0);
 	setrlimit(RLIMIT_CORE, &no_core);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	if (argc > 1 && !strcmp(argv[1], "refresh"))
+		return control_refresh_main(argc - 1, argv + 1);
 
 	rc = opts_parse(argc, argv, &o);
 	if (rc)
@@ -122,14 +149,16 @@ int main(int argc, char **argv)
 	if (cache_open(o.cache_dir, &cache))
 		goto out;
 	scope = token_scope(o.graph_url);
+	gc = (struct graph_config){o.retries, o.max_rps, o.max_conns};
 	if (!scope ||
 	    token_source_new(o.token_url, o.client_id,
 			     o.secret ? o.secret : "", scope, &tokens) ||
-	    graph_new(o.graph_url, o.retries, tokens, &graph))
+	    graph_new(o.graph_url, &gc, tokens, &graph))
 		goto out;
 	if (check_sign_in(tokens, o.offline))
 		goto out;
-	cc = (struct crawl_config){o.top, o.model, o.offline};
+	cc = (struct crawl_config){o.top, o.model, o.offline, o.refresh_ns,
+				   o.overlap_ns};
 	if (crawler_new(cache, graph, &cc, &crawler) ||
 	    fs_new(cache, crawler, &o, &fs))
 		goto out;
@@ -144,6 +173,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
+	catch_hup(crawler);
+	fs_set_session(fs, se);
 	if (fuse_session_mount(se, o.mountpoint)) {
 		log_error("cannot mount on %s", o.mountpoint);
 		goto out_signals;
@@ -161,6 +192,11 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_idle_threads(loop, 8);
 	rc = fuse_session_loop_mt(se, loop);
 	fuse_loop_cfg_destroy(loop);
+	hup_target = NULL;
+	/* Stop background crawls before the session they notify goes away. */
+	fs_set_session(fs, NULL);
+	crawler_free(crawler);
+	crawler = NULL;
 	status = rc < 0 ? 1 : 0;
 out_unmount:
 	fuse_session_unmount(se);

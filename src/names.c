@@ -91,7 +91,9 @@ int name_is_plausible(const char *name)
 {
 	if (!name[0] || strlen(name) > NAME_MAX_BYTES)
 		return 0;
-	if (!strcmp(name, "%") || !strncmp(name, "%n", 2))
+	/* "%" alone is the empty id, "%.json" its message file. */
+	if ((name[0] == '%' && (!name[1] || name[1] == '.')) ||
+	    !strncmp(name, "%n", 2))
 		return 1;
 	for (const char *p = name; *p; p++)
 		if (*p == '%' && !(is_hex(p[1]) && is_hex(p[2])))

@@ -30,6 +30,10 @@ static const struct fuse_opt spec[] = {
 	OPT("model=%s", model),
 	OPT("top=%u", top),
 	OPT("retries=%u", retries),
+	OPT("max_rps=%u", max_rps),
+	OPT("max_conns=%u", max_conns),
+	OPT("refresh=%s", refresh),
+	OPT("refresh_overlap=%s", overlap),
 	OPT("offline", offline),
 	OPT("timeout=%lf", timeout),
 	OPT("-f", foreground),
@@ -63,6 +67,13 @@ static const char usage[] =
 	"  model=A|B               getAllMessages licensing model\n"
 	"  top=N                   page size to ask for (default 50)\n"
 	"  retries=N               retries of a failing request (default 4)\n"
+	"  max_rps=N               Graph requests per second at most "
+	"(default 50)\n"
+	"  max_conns=N             Graph requests at once at most (default 8)\n"
+	"  refresh=DURATION        refresh what is older than this, in the\n"
+	"                          background (default 1h; 0: never)\n"
+	"  refresh_overlap=DURATION how far back a refresh looks again\n"
+	"                          (default 6h)\n"
 	"  timeout=SECONDS         kernel attribute and entry cache time\n"
 	"                          (default 60)\n"
 	"  offline                 serve the cache only, no network\n"
@@ -71,7 +82,13 @@ static const char usage[] =
 	"  -f                      stay in the foreground, log to stderr\n"
 	"  -d                      debug output (implies -f)\n"
 	"  -h, --help              this text\n"
-	"  -V, --version           the version\n";
+	"  -V, --version           the version\n"
+	"\n"
+	"usage: teamsfs refresh PATH...\n"
+	"  refreshes the scopes (users' chats, teams' channels) that the\n"
+	"  PATHs in a mounted teamsfs lie in, and waits until done; the mount\n"
+	"  root refreshes the users and teams lists and marks every scope due.\n"
+	"  (kill -HUP on the teamsfs process marks everything due as well.)\n";
 
 /* Non-option arguments seen: mount.fuse3 passes "source mountpoint". */
 static struct parse_state {
@@ -162,6 +179,45 @@ static char *default_cache_dir(const char *tenant)
 	return dir;
 }
 
+/*
+ * Reads a duration such as "90", "90s", "15m", "2h" or "1d" from @text
+ * (NULL: @dflt seconds) into @ns.  Returns 0, or -1 after a message.
+ */
+static int parse_duration(const char *text, long long dflt, long long *ns)
+{
+	long long mult = 1;
+	char *end;
+	double v;
+
+	if (!text) {
+		*ns = dflt * 1000000000LL;
+		return 0;
+	}
+	v = strtod(text, &end);
+	switch (*end) {
+	case 'd':
+		mult *= 24;
+		/* fall through */
+	case 'h':
+		mult *= 60;
+		/* fall through */
+	case 'm':
+		mult *= 60;
+		/* fall through */
+	case 's':
+		end++;
+		break;
+	}
+	if (end == text || *end || v < 0 || v > 1e9) {
+		fprintf(stderr, "teamsfs: error: '%s' is not a duration (such "
+				"as 90s, 15m, 2h, 1d)\n",
+			text);
+		return -1;
+	}
+	*ns = (long long)(v * (double)mult * 1e9);
+	return 0;
+}
+
 /* Checks and completes the options; returns 0 or -1 after a message. */
 static int finish(struct opts *o)
 {
@@ -211,6 +267,14 @@ static int finish(struct opts *o)
 				"TEAMSFS_CLIENT_SECRET\n");
 		return -1;
 	}
+	if (parse_duration(o->refresh, 3600, &o->refresh_ns) ||
+	    parse_duration(o->overlap, 6 * 3600, &o->overlap_ns))
+		return -1;
+	if (!o->max_conns) {
+		fprintf(stderr, "teamsfs: error: max_conns must be at least "
+				"1\n");
+		return -1;
+	}
 	if (o->top > 999) {
 		fprintf(stderr, "teamsfs: error: top must be at most 999\n");
 		return -1;
@@ -225,6 +289,8 @@ int opts_parse(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof(*o));
 	o->top = 50;
 	o->retries = 4;
+	o->max_rps = 50;
+	o->max_conns = 8;
 	o->timeout = 60.0;
 	o->args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	if (fuse_opt_parse(&o->args, o, spec, on_arg) == -1 || ps.bad)
@@ -263,6 +329,8 @@ void opts_free(struct opts *o)
 	free(o->users);
 	free(o->teams);
 	free(o->model);
+	free(o->refresh);
+	free(o->overlap);
 	free(o->mountpoint);
 	fuse_opt_free_args(&o->args);
 }

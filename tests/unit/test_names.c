@@ -94,6 +94,7 @@ static void test_plausible(void)
 	CHECK(name_is_plausible("a%2Fb"));
 	CHECK(name_is_plausible("%noid-0123456789abcdef.json"));
 	CHECK(name_is_plausible("%"));
+	CHECK(name_is_plausible("%.json")); /* found by fuzz_names */
 	CHECK(!name_is_plausible("%zz"));
 	CHECK(!name_is_plausible("50%"));
 	CHECK(!name_is_plausible(""));
