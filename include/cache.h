@@ -13,6 +13,10 @@
  *   conts   <scope hash:8> <container name>  -> container record + Graph id
  *   msgs    <scope hash:8> <container hash:8> <message name>
  *                                            -> message record + file bytes
+ *   attdirs <scope hash:8> <container hash:8> <attachments dir name>
+ *                                            -> mtime + message name
+ *   atts    <scope hash:8> <container hash:8> <message name hash:8> <name>
+ *                                            -> attachment record + strings
  *
  * <kind> is 'u' for users and their chats, 't' for teams and their channels.
  * A message's file bytes are stored ready to serve, so st_size is known
@@ -24,6 +28,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "attach.h"
 
 struct cache;
 struct cache_txn;
@@ -169,5 +175,58 @@ int cache_msg_read(struct cache *c, uint64_t sh, const char *cont,
  */
 int cache_msg_foreach(struct cache *c, uint64_t sh, const char *cont,
 		      cache_name_fn fn, void *ctx);
+
+/* What the cache knows of one attachment file. */
+struct att_rec {
+	int kind;	    /* enum att_kind */
+	int64_t mtime_ns;   /* its own, once known, else the message's */
+	int64_t size;	    /* -1 until known */
+	char *source;	    /* malloc'd by cache_att_get, else NULL */
+	char *content_type;
+	char *id;
+};
+
+/*
+ * Replaces the attachments of message @msg (file name) in container @cont
+ * of scope @sh by the @n at @atts, listed in directory @dir (whose mtime
+ * is @mtime_ns); with @n 0, removes the directory.  Returns 0 or -errno.
+ */
+int cache_att_replace(struct cache_txn *t, uint64_t sh, const char *cont,
+		      const char *msg, const char *dir, const struct att *atts,
+		      size_t n, int64_t mtime_ns);
+
+/*
+ * Finds attachments directory @dir of container @cont: copies the name of
+ * its message into @msg (NAME_MAX_BYTES + 1 bytes) and its mtime into
+ * @mtime_ns.  Returns 0, -ENOENT or -errno.
+ */
+int cache_attdir_get(struct cache *c, uint64_t sh, const char *cont,
+		     const char *dir, char *msg, int64_t *mtime_ns);
+
+/* Calls @fn for each attachments directory of @cont (@rec: int64_t *mtime) */
+int cache_attdir_foreach(struct cache *c, uint64_t sh, const char *cont,
+			 cache_name_fn fn, void *ctx);
+
+/*
+ * Reads attachment @name of message @msg into @r (free the strings with
+ * cache_att_rec_free).  Returns 0, -ENOENT or -errno.
+ */
+int cache_att_get(struct cache *c, uint64_t sh, const char *cont,
+		  const char *msg, const char *name, struct att_rec *r);
+
+void cache_att_rec_free(struct att_rec *r);
+
+/* Copies the bytes of inline attachment @name, like cache_msg_read(). */
+int cache_att_read(struct cache *c, uint64_t sh, const char *cont,
+		   const char *msg, const char *name, char **data, size_t *len);
+
+/* Records the size and mtime Graph gave for attachment @name. */
+int cache_att_set_meta(struct cache *c, uint64_t sh, const char *cont,
+		       const char *msg, const char *name, int64_t size,
+		       int64_t mtime_ns);
+
+/* Calls @fn for each attachment of @msg (@rec: struct att_rec *, no strings) */
+int cache_att_foreach(struct cache *c, uint64_t sh, const char *cont,
+		      const char *msg, cache_name_fn fn, void *ctx);
 
 #endif

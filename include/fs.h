@@ -4,24 +4,24 @@
  *   /users/<user>/chats/<chat>/<message>.json
  *   /teams/<team>/channels/<channel>/<message>.json
  *
- * into lookups, listings and reads of the cache, starting crawls where a
- * scope is first looked into.  Everything that would write answers EROFS.
+ * (and the attachment files beside each message) into questions for the
+ * tree (tree.h).  Everything that would write answers EROFS.
  */
 #ifndef TEAMSFS_FS_H
 #define TEAMSFS_FS_H
 
 #include <fuse_lowlevel.h>
 
-struct cache;
 struct crawler;
 struct opts;
+struct tree;
 struct fs;
 
 /*
- * Creates the filesystem state over @c and @cr (not owned) for options @o
+ * Creates the filesystem state over @t and @cr (not owned) for options @o
  * (which must outlive it).  Returns 0 or a negative errno.
  */
-int fs_new(struct cache *c, struct crawler *cr, const struct opts *o,
+int fs_new(struct tree *t, struct crawler *cr, const struct opts *o,
 	   struct fs **out);
 
 void fs_free(struct fs *fs);

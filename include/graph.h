@@ -72,4 +72,31 @@ typedef int (*graph_page_fn)(void *ctx, struct json_object *page,
 int graph_walk(struct graph *g, const char *url, const char *what,
 	       graph_page_fn fn, void *ctx);
 
+/*
+ * GETs the JSON object at @path (relative to the Graph URL) with retries.
+ * Returns 0 with it in *@out, or -errno after logging one line: -EACCES
+ * (403), -ENOENT (404), -EIO.
+ */
+int graph_get_object(struct graph *g, const char *path, const char *what,
+		     struct json_object **out);
+
+/* Where downloaded bytes go. */
+struct graph_sink {
+	/* Takes bytes in order; @restart: drop what came before (the server
+	 * sent the whole file again).  Returns nonzero to stop. */
+	int (*write)(void *ctx, int restart, const char *data, size_t len);
+	/* How many bytes are held already: a retry asks for the rest. */
+	long long (*offset)(void *ctx);
+	void *ctx;
+};
+
+/*
+ * Downloads the bytes at @path (relative to the Graph URL) into @sink.
+ * Graph may answer with the bytes or with a redirect to a download host;
+ * that host is asked without the token.  Retries resume where the bytes
+ * stopped.  Returns 0, or -errno like graph_get_object().
+ */
+int graph_download(struct graph *g, const char *path, const char *what,
+		   const struct graph_sink *sink);
+
 #endif

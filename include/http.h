@@ -9,11 +9,21 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
+/*
+ * Takes a piece of a successful (2xx) body as it arrives; @first is set on
+ * the first piece of an answer.  Returns nonzero to cut the exchange.
+ */
+typedef int (*http_sink_fn)(void *ctx, long status, int first,
+			    const char *data, size_t len);
+
 struct http_request {
 	const char *url;
 	struct curl_slist *headers; /* may be NULL */
 	const char *post;	    /* form body to POST, or NULL for GET */
 	size_t max_body;	    /* a longer body fails the exchange */
+	http_sink_fn sink;	    /* 2xx bodies go here, not to memory */
+	void *sink_ctx;
+	long long range_from;	    /* > 0: ask for the bytes from here on */
 };
 
 struct http_response {
@@ -21,6 +31,7 @@ struct http_response {
 	char *body;		   /* NUL-terminated, malloc'd */
 	size_t len;
 	long retry_after;	   /* seconds asked to wait, or -1 */
+	char *location;		   /* a redirect's target, malloc'd, or NULL */
 	char error[CURL_ERROR_SIZE]; /* transport error, for a log line */
 };
 

@@ -19,6 +19,8 @@ enum node_type {
 	NODE_SCOPE,    /* /users/<user>/chats, /teams/<team>/channels */
 	NODE_CONT,     /* .../<chat or channel> */
 	NODE_MSG,      /* .../<message>.json */
+	NODE_ATTDIR,   /* .../<message>.attachments */
+	NODE_ATT,      /* .../<message>.attachments/<file> */
 };
 
 #define INO_ROOT 1
@@ -31,7 +33,8 @@ struct node {
 	char kind;	   /* 'u' or 't'; 0 for the root */
 	const char *owner; /* names on the path, or NULL below the type */
 	const char *cont;
-	const char *msg;
+	const char *msg;   /* message file or attachments directory name */
+	const char *att;   /* attachment file name */
 	uint64_t sh;	   /* cache_scope_hash() of the owner, if any */
 	uint64_t nlookup;
 	struct node *hnext;
@@ -46,7 +49,7 @@ void nodes_destroy(void);
 
 /* Returns the inode number the node described by the arguments has. */
 uint64_t nodes_ino(enum node_type type, char kind, const char *owner,
-		   const char *cont, const char *msg);
+		   const char *cont, const char *msg, const char *att);
 
 /* Returns the node numbered @ino, or NULL if the kernel was never told. */
 struct node *nodes_get(uint64_t ino);
@@ -57,7 +60,7 @@ struct node *nodes_get(uint64_t ino);
  * node already has the same number (logged).
  */
 struct node *nodes_ref(enum node_type type, char kind, const char *owner,
-		       const char *cont, const char *msg);
+		       const char *cont, const char *msg, const char *att);
 
 /* Drops @n kernel references to node @ino, freeing it at zero. */
 void nodes_forget(uint64_t ino, uint64_t n);

@@ -15,7 +15,16 @@
 
 struct cache {
 	MDB_env *env;
-	MDB_dbi meta, lists, scopes, conts, msgs;
+	MDB_dbi meta, lists, scopes, conts, msgs, attdirs, atts;
+};
+
+/* An attachment record as stored, followed by its strings and bytes. */
+struct att_disk {
+	uint8_t kind;
+	uint8_t pad[3];
+	uint32_t source_len, type_len, id_len;
+	int64_t mtime_ns;
+	int64_t size;
 };
 
 struct cache_txn {
@@ -38,7 +47,7 @@ struct scope_disk {
 };
 
 /* Longest key: two hashes and a name. */
-#define KEY_MAX (16 + NAME_MAX_BYTES + 1)
+#define KEY_MAX (24 + NAME_MAX_BYTES + 1)
 
 static int mdb_errno(int rc)
 {
@@ -130,10 +139,11 @@ static int read_begin(struct cache *c, MDB_txn **txn)
 
 static int open_dbs(struct cache *c)
 {
-	static const char *const names[] = {"meta", "lists", "scopes",
-					     "conts", "msgs"};
-	MDB_dbi *dbis[] = {&c->meta, &c->lists, &c->scopes, &c->conts,
-			   &c->msgs};
+	static const char *const names[] = {"meta",  "lists",   "scopes",
+					     "conts", "msgs",    "attdirs",
+					     "atts"};
+	MDB_dbi *dbis[] = {&c->meta,  &c->lists,   &c->scopes, &c->conts,
+			   &c->msgs,  &c->attdirs, &c->atts};
 	MDB_txn *txn;
 	MDB_val k = {6, "schema"}, v;
 	uint32_t version = SCHEMA_VERSION;
@@ -142,7 +152,7 @@ static int open_dbs(struct cache *c)
 	rc = mdb_txn_begin(c->env, NULL, 0, &txn);
 	if (rc)
 		return fail("opening the cache", rc);
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
 		rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
 		if (rc)
 			goto out;
@@ -185,7 +195,7 @@ int cache_open(const char *dir, struct cache **out)
 		free(c);
 		return fail("creating the cache", rc);
 	}
-	mdb_env_set_maxdbs(c->env, 8);
+	mdb_env_set_maxdbs(c->env, 12);
 	mdb_env_set_maxreaders(c->env, 512);
 	mdb_env_set_mapsize(c->env, MAP_SIZE);
 	/* NOMETASYNC: a power cut may lose the last page, never consistency */
@@ -341,10 +351,62 @@ void cache_list_entry_free(struct list_entry *e)
 	e->id = e->display = NULL;
 }
 
+/* Turns a value into the record handed to a listing callback. */
+typedef const void *(*decode_fn)(const MDB_val *v, void *scratch);
+
+static const void *decode_msg(const MDB_val *v, void *scratch)
+{
+	struct msg_stat *ms = scratch;
+
+	if (v->mv_size < sizeof(int64_t))
+		return NULL;
+	memcpy(&ms->mtime_ns, v->mv_data, sizeof(int64_t));
+	ms->size = v->mv_size - sizeof(int64_t);
+	return ms;
+}
+
+static const void *decode_cont(const MDB_val *v, void *scratch)
+{
+	if (v->mv_size < sizeof(struct cont_rec))
+		return NULL;
+	memcpy(scratch, v->mv_data, sizeof(struct cont_rec));
+	return scratch;
+}
+
+static const void *decode_mtime(const MDB_val *v, void *scratch)
+{
+	if (v->mv_size < sizeof(int64_t))
+		return NULL;
+	memcpy(scratch, v->mv_data, sizeof(int64_t));
+	return scratch;
+}
+
+static const void *decode_att(const MDB_val *v, void *scratch)
+{
+	struct att_rec *r = scratch;
+	struct att_disk d;
+
+	if (v->mv_size < sizeof(d))
+		return NULL;
+	memcpy(&d, v->mv_data, sizeof(d));
+	memset(r, 0, sizeof(*r));
+	r->kind = d.kind;
+	r->mtime_ns = d.mtime_ns;
+	r->size = d.size;
+	return r;
+}
+
 /* Walks the keys of @dbi beginning with @prefix, calling @fn on the rest. */
 static int walk_prefix(struct cache *c, MDB_dbi dbi, const void *prefix,
-		       size_t plen, int want_msg, cache_name_fn fn, void *ctx)
+		       size_t plen, decode_fn decode, cache_name_fn fn,
+		       void *ctx)
 {
+	union {
+		struct msg_stat ms;
+		struct cont_rec cr;
+		struct att_rec ar;
+		int64_t t;
+	} scratch;
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k = {plen, (void *)prefix}, v;
@@ -359,22 +421,14 @@ static int walk_prefix(struct cache *c, MDB_dbi dbi, const void *prefix,
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct msg_stat ms;
-		struct cont_rec cr;
-		const void *rec = NULL;
+		const void *rec = decode ? decode(&v, &scratch) : NULL;
 
 		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
 			break;
 		if (k.mv_size == plen)
 			continue; /* the prefix itself: a state record */
-		if (want_msg == 1 && v.mv_size >= sizeof(int64_t)) {
-			memcpy(&ms.mtime_ns, v.mv_data, sizeof(int64_t));
-			ms.size = v.mv_size - sizeof(int64_t);
-			rec = &ms;
-		} else if (want_msg == 2 && v.mv_size >= sizeof(cr)) {
-			memcpy(&cr, v.mv_data, sizeof(cr));
-			rec = &cr;
-		}
+		if (decode && !rec)
+			continue;
 		if (fn(ctx, (const char *)k.mv_data + plen, k.mv_size - plen,
 		       rec))
 			break;
@@ -387,7 +441,7 @@ static int walk_prefix(struct cache *c, MDB_dbi dbi, const void *prefix,
 int cache_list_foreach(struct cache *c, char kind, cache_name_fn fn,
 		       void *ctx)
 {
-	return walk_prefix(c, c->lists, &kind, 1, 0, fn, ctx);
+	return walk_prefix(c, c->lists, &kind, 1, NULL, fn, ctx);
 }
 
 static void scope_decode(const MDB_val *v, struct scope_rec *r)
@@ -564,7 +618,7 @@ int cache_cont_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
 	unsigned char prefix[8];
 
 	put_be64(prefix, sh);
-	return walk_prefix(c, c->conts, prefix, 8, 2, fn, ctx);
+	return walk_prefix(c, c->conts, prefix, 8, decode_cont, fn, ctx);
 }
 
 /* Finds message @name and hands its value to the caller inside @txn. */
@@ -637,5 +691,284 @@ int cache_msg_foreach(struct cache *c, uint64_t sh, const char *cont,
 
 	if (rc)
 		return rc;
-	return walk_prefix(c, c->msgs, prefix, 16, 1, fn, ctx);
+	return walk_prefix(c, c->msgs, prefix, 16, decode_msg, fn, ctx);
+}
+
+/* Builds "<sh><hash of cont><hash of msg><name>" for the atts database. */
+static int att_key(unsigned char *buf, uint64_t sh, const char *cont,
+		   const char *msg, const char *name, MDB_val *k)
+{
+	size_t n = strlen(name);
+
+	if (n > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	put_be64(buf, sh);
+	put_be64(buf + 8, hash_bytes(cont, strlen(cont)));
+	put_be64(buf + 16, hash_bytes(msg, strlen(msg)));
+	memcpy(buf + 24, name, n);
+	k->mv_data = buf;
+	k->mv_size = n + 24;
+	return 0;
+}
+
+static int att_put(struct cache_txn *t, const MDB_val *k,
+		   const struct att *a, int64_t mtime_ns)
+{
+	struct att_disk d = {0};
+	size_t sl = a->source ? strlen(a->source) : 0;
+	size_t tl = a->content_type ? strlen(a->content_type) : 0;
+	size_t il = a->id ? strlen(a->id) : 0;
+	MDB_val v;
+	char *p;
+	int rc;
+
+	d.kind = (uint8_t)a->kind;
+	d.source_len = (uint32_t)sl;
+	d.type_len = (uint32_t)tl;
+	d.id_len = (uint32_t)il;
+	d.mtime_ns = mtime_ns;
+	d.size = a->kind == ATT_INLINE ? (int64_t)a->len : -1;
+	v.mv_size = sizeof(d) + sl + tl + il + (a->data ? a->len : 0);
+	rc = mdb_put(t->txn, t->c->atts, (MDB_val *)k, &v, MDB_RESERVE);
+	if (rc)
+		return fail("storing an attachment", rc);
+	p = v.mv_data;
+	memcpy(p, &d, sizeof(d));
+	p += sizeof(d);
+	memcpy(p, a->source, sl);
+	memcpy(p + sl, a->content_type, tl);
+	memcpy(p + sl + tl, a->id, il);
+	if (a->data)
+		memcpy(p + sl + tl + il, a->data, a->len);
+	return 0;
+}
+
+int cache_att_replace(struct cache_txn *t, uint64_t sh, const char *cont,
+		      const char *msg, const char *dir, const struct att *atts,
+		      size_t n, int64_t mtime_ns)
+{
+	unsigned char kb[KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = att_key(kb, sh, cont, msg, "", &k);
+	size_t ml = strlen(msg);
+
+	if (rc)
+		return rc;
+	/* Drop what an older version of the message had. */
+	rc = mdb_cursor_open(t->txn, t->c->atts, &cur);
+	if (rc)
+		return fail("opening a cursor", rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     !rc && k.mv_size >= 24 && !memcmp(k.mv_data, kb, 24);
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT)) {
+		rc = mdb_cursor_del(cur, 0);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return fail("removing attachments", rc);
+	for (size_t i = 0; i < n; i++) {
+		rc = att_key(kb, sh, cont, msg, atts[i].name, &k);
+		if (!rc)
+			rc = att_put(t, &k, &atts[i], mtime_ns);
+		if (rc)
+			return rc;
+	}
+	rc = msg_key(kb, sh, cont, dir, &k);
+	if (rc)
+		return rc;
+	if (!n) {
+		rc = mdb_del(t->txn, t->c->attdirs, &k, NULL);
+		return rc && rc != MDB_NOTFOUND ? fail("removing", rc) : 0;
+	}
+	v.mv_size = sizeof(mtime_ns) + ml;
+	rc = mdb_put(t->txn, t->c->attdirs, &k, &v, MDB_RESERVE);
+	if (rc)
+		return fail("storing an attachments directory", rc);
+	memcpy(v.mv_data, &mtime_ns, sizeof(mtime_ns));
+	memcpy((char *)v.mv_data + sizeof(mtime_ns), msg, ml);
+	return 0;
+}
+
+int cache_attdir_get(struct cache *c, uint64_t sh, const char *cont,
+		     const char *dir, char *msg, int64_t *mtime_ns)
+{
+	unsigned char kb[KEY_MAX];
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc = msg_key(kb, sh, cont, dir, &k);
+
+	if (rc)
+		return rc == -ENAMETOOLONG ? -ENOENT : rc;
+	rc = read_begin(c, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_get(txn, c->attdirs, &k, &v);
+	if (!rc) {
+		size_t ml = v.mv_size - sizeof(int64_t);
+
+		if (v.mv_size < sizeof(int64_t) || ml > NAME_MAX_BYTES) {
+			rc = MDB_CORRUPTED;
+		} else {
+			memcpy(mtime_ns, v.mv_data, sizeof(int64_t));
+			memcpy(msg, (char *)v.mv_data + sizeof(int64_t), ml);
+			msg[ml] = '\0';
+		}
+	}
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	return rc ? fail("reading an attachments directory", rc) : 0;
+}
+
+int cache_attdir_foreach(struct cache *c, uint64_t sh, const char *cont,
+			 cache_name_fn fn, void *ctx)
+{
+	unsigned char prefix[KEY_MAX];
+	MDB_val k;
+	int rc = msg_key(prefix, sh, cont, "", &k);
+
+	if (rc)
+		return rc;
+	return walk_prefix(c, c->attdirs, prefix, 16, decode_mtime, fn, ctx);
+}
+
+/* Looks up attachment @name inside @txn. */
+static int att_get(struct cache *c, MDB_txn *txn, uint64_t sh,
+		   const char *cont, const char *msg, const char *name,
+		   MDB_val *v, struct att_disk *d)
+{
+	unsigned char kb[KEY_MAX];
+	MDB_val k;
+	int rc = att_key(kb, sh, cont, msg, name, &k);
+
+	if (rc)
+		return rc == -ENAMETOOLONG ? -ENOENT : rc;
+	rc = mdb_get(txn, c->atts, &k, v);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	if (rc)
+		return fail("reading an attachment", rc);
+	if (v->mv_size < sizeof(*d))
+		return -EIO;
+	memcpy(d, v->mv_data, sizeof(*d));
+	if (sizeof(*d) + (size_t)d->source_len + d->type_len + d->id_len >
+	    v->mv_size)
+		return -EIO;
+	return 0;
+}
+
+int cache_att_get(struct cache *c, uint64_t sh, const char *cont,
+		  const char *msg, const char *name, struct att_rec *r)
+{
+	struct att_disk d;
+	MDB_txn *txn;
+	MDB_val v;
+	int rc = read_begin(c, &txn);
+
+	memset(r, 0, sizeof(*r));
+	if (rc)
+		return rc;
+	rc = att_get(c, txn, sh, cont, msg, name, &v, &d);
+	if (!rc) {
+		const char *p = (const char *)v.mv_data + sizeof(d);
+
+		r->kind = d.kind;
+		r->mtime_ns = d.mtime_ns;
+		r->size = d.size;
+		r->source = d.source_len ? strndup(p, d.source_len) : NULL;
+		p += d.source_len;
+		r->content_type = d.type_len ? strndup(p, d.type_len) : NULL;
+		p += d.type_len;
+		r->id = d.id_len ? strndup(p, d.id_len) : NULL;
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+void cache_att_rec_free(struct att_rec *r)
+{
+	free(r->source);
+	free(r->content_type);
+	free(r->id);
+	r->source = r->content_type = r->id = NULL;
+}
+
+int cache_att_read(struct cache *c, uint64_t sh, const char *cont,
+		   const char *msg, const char *name, char **data, size_t *len)
+{
+	struct att_disk d;
+	MDB_txn *txn;
+	MDB_val v;
+	int rc = read_begin(c, &txn);
+
+	if (rc)
+		return rc;
+	rc = att_get(c, txn, sh, cont, msg, name, &v, &d);
+	if (!rc) {
+		size_t off = sizeof(d) + d.source_len + d.type_len + d.id_len;
+
+		*len = v.mv_size - off;
+		*data = malloc(*len ? *len : 1);
+		if (*data)
+			memcpy(*data, (char *)v.mv_data + off, *len);
+		else
+			rc = -ENOMEM;
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int cache_att_set_meta(struct cache *c, uint64_t sh, const char *cont,
+		       const char *msg, const char *name, int64_t size,
+		       int64_t mtime_ns)
+{
+	unsigned char kb[KEY_MAX];
+	struct att_disk d;
+	struct cache_txn *t;
+	MDB_val k, v;
+	int rc = att_key(kb, sh, cont, msg, name, &k);
+
+	if (rc)
+		return rc;
+	rc = cache_write_begin(c, &t);
+	if (rc)
+		return rc;
+	rc = mdb_get(t->txn, c->atts, &k, &v);
+	if (!rc && v.mv_size >= sizeof(d)) {
+		char *copy = malloc(v.mv_size);
+
+		if (!copy) {
+			cache_abort(t);
+			return -ENOMEM;
+		}
+		memcpy(copy, v.mv_data, v.mv_size);
+		memcpy(&d, copy, sizeof(d));
+		d.size = size;
+		d.mtime_ns = mtime_ns;
+		memcpy(copy, &d, sizeof(d));
+		v.mv_data = copy;
+		rc = mdb_put(t->txn, c->atts, &k, &v, 0);
+		free(copy);
+	}
+	if (rc) {
+		cache_abort(t);
+		return rc == MDB_NOTFOUND ? -ENOENT
+					  : fail("storing an attachment", rc);
+	}
+	return cache_commit(t);
+}
+
+int cache_att_foreach(struct cache *c, uint64_t sh, const char *cont,
+		      const char *msg, cache_name_fn fn, void *ctx)
+{
+	unsigned char prefix[KEY_MAX];
+	MDB_val k;
+	int rc = att_key(prefix, sh, cont, msg, "", &k);
+
+	if (rc)
+		return rc;
+	return walk_prefix(c, c->atts, prefix, 24, decode_att, fn, ctx);
 }

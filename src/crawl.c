@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "attach.h"
 #include "cache.h"
 #include "graph.h"
 #include "hash.h"
@@ -207,6 +208,33 @@ static void report_changes(struct scope_walk *w)
 	w->nchanges = 0;
 }
 
+/* Stores the attachment files of a message just stored as @name. */
+static int store_attachments(struct scope_walk *w, struct cache_txn *t,
+			     struct json_object *msg,
+			     const struct message_facts *f, const char *cont,
+			     const char *name, const char *bytes, size_t len,
+			     int is_new)
+{
+	char dir[NAME_MAX_BYTES + 1];
+	struct att *atts;
+	size_t n;
+	int rc = attach_extract(msg, &atts, &n);
+
+	if (rc)
+		return rc;
+	if (!n && is_new)
+		return 0;
+	if (f->id)
+		name_from_id(f->id, f->id_len, ".attachments", dir);
+	else
+		snprintf(dir, sizeof(dir), "%%noid-%016llx.attachments",
+			 (unsigned long long)hash_bytes(bytes, len));
+	rc = cache_att_replace(t, w->sh, cont, name, dir, atts, n,
+			       f->mtime_ns);
+	attach_free(atts, n);
+	return rc;
+}
+
 /* Stores one message of a page in @t and updates the scope record @r. */
 static int store_message(struct scope_walk *w, struct cache_txn *t,
 			 struct json_object *msg, struct scope_rec *r)
@@ -239,6 +267,13 @@ static int store_message(struct scope_walk *w, struct cache_txn *t,
 			 (unsigned long long)hash_bytes(bytes, len));
 	rc = cache_msg_put(t, w->sh, cont, cont_id, name, f.mtime_ns, bytes,
 			   len, &new_cont);
+	if (rc > 0) {
+		int arc = store_attachments(w, t, msg, &f, cont, name, bytes,
+					    len, rc == 1);
+
+		if (arc)
+			rc = arc;
+	}
 	free(bytes);
 	if (rc < 0)
 		return rc;

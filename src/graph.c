@@ -204,11 +204,26 @@ static void parse_error(const struct http_response *rs, struct failure *f)
 }
 
 /*
- * GETs one page with @h, retrying what is transient.  Returns 0 with the
- * page in *@out, or a negative errno after logging one line.
+ * How a request's answer is used.  @accept sees every answer below 400,
+ * redirects included (they are never followed), and returns 0 to take it,
+ * -EAGAIN to try again as after a transient failure (saying why in
+ * f->message), or another negative errno to fail.
  */
-static int get_page(struct graph *g, CURL *h, const char *url,
-		    const char *what, struct json_object **out)
+struct use {
+	int authorize; /* send the bearer token (only ever to Graph) */
+	int (*accept)(void *ctx, struct http_response *rs, struct failure *f);
+	void *ctx;
+	http_sink_fn sink; /* stream 2xx bodies here */
+	long long (*resume_at)(void *ctx); /* Range start for a retry */
+};
+
+/*
+ * Sends GET @url with @h, retrying what is transient, until @u accepts an
+ * answer.  Returns 0, or a negative errno after logging one line (-EACCES
+ * for 403, -ENOENT for 404, -ECANCELED without a line).
+ */
+static int request(struct graph *g, CURL *h, const char *url,
+		   const char *what, const struct use *u)
 {
 	char auth[16384 + 32] = "", *hdr = NULL;
 	struct failure f = {0};
@@ -217,56 +232,62 @@ static int get_page(struct graph *g, CURL *h, const char *url,
 	for (unsigned attempt = 0;; attempt++) {
 		struct curl_slist *headers = NULL;
 		struct http_response rs;
-		struct http_request rq = {url, NULL, NULL, PAGE_MAX};
+		struct http_request rq = {.url = url,
+					  .max_body = PAGE_MAX,
+					  .sink = u->sink,
+					  .sink_ctx = u->ctx};
 		long wait_ms = -1;
-		int rc = token_get(g->tokens, renewed == 1, auth, sizeof(auth));
+		int rc;
 
-		if (renewed == 1)
-			renewed = 2;
-		if (rc == -EACCES)
-			return -EACCES;
-		if (rc) {
-			snprintf(f.message, sizeof(f.message),
-				 "no access token: the identity platform "
-				 "could not be reached");
-			f.status = 0;
-			goto transient;
+		if (u->authorize) {
+			rc = token_get(g->tokens, renewed == 1, auth,
+				       sizeof(auth));
+			if (renewed == 1)
+				renewed = 2;
+			if (rc == -EACCES)
+				return -EACCES;
+			if (rc) {
+				snprintf(f.message, sizeof(f.message),
+					 "no access token: the identity "
+					 "platform could not be reached");
+				f.status = 0;
+				goto transient;
+			}
+			if (asprintf(&hdr, "Authorization: %s", auth) < 0)
+				return -ENOMEM;
+			headers = curl_slist_append(headers, hdr);
+			headers = curl_slist_append(
+				headers, "Prefer: include-unknown-enum-members");
 		}
-		if (asprintf(&hdr, "Authorization: %s", auth) < 0)
-			return -ENOMEM;
-		headers = curl_slist_append(headers, hdr);
 		headers = curl_slist_append(headers, "Accept: application/json");
-		headers = curl_slist_append(
-			headers, "Prefer: include-unknown-enum-members");
 		rq.headers = headers;
+		if (u->resume_at)
+			rq.range_from = u->resume_at(u->ctx);
 		rc = acquire(g);
 		if (!rc) {
 			rc = http_exchange(h, &rq, &rs);
 			release(g);
-		} else {
-			curl_slist_free_all(headers);
-			explicit_bzero(hdr, strlen(hdr));
-			free(hdr);
-			return rc;
 		}
 		curl_slist_free_all(headers);
-		explicit_bzero(hdr, strlen(hdr));
-		free(hdr);
-		hdr = NULL;
+		if (hdr) {
+			explicit_bzero(hdr, strlen(hdr));
+			free(hdr);
+			hdr = NULL;
+		}
+		if (rc == -ECANCELED)
+			return rc;
 		if (rc) {
 			f.status = 0;
 			snprintf(f.message, sizeof(f.message), "%s", rs.error);
 			http_response_free(&rs);
 			goto transient;
 		}
-		if (rs.status == 200) {
-			*out = page_parse(rs.body, rs.len);
+		if (rs.status < 400) {
+			f.status = rs.status;
+			rc = u->accept(u->ctx, &rs, &f);
 			http_response_free(&rs);
-			if (*out)
-				return 0;
-			f.status = 200;
-			snprintf(f.message, sizeof(f.message),
-				 "the answer is not a valid Graph page");
+			if (rc != -EAGAIN)
+				return rc;
 			goto transient;
 		}
 		parse_error(&rs, &f);
@@ -276,7 +297,7 @@ static int get_page(struct graph *g, CURL *h, const char *url,
 					     : rs.retry_after) * 1000L
 				  : -1;
 		http_response_free(&rs);
-		if (f.status == 401 && !renewed) {
+		if (f.status == 401 && u->authorize && !renewed) {
 			renewed = 1;
 			log_info("%s: token refused, asking for a new one",
 				 what);
@@ -307,7 +328,157 @@ static int get_page(struct graph *g, CURL *h, const char *url,
 	else
 		log_error("%s: Graph could not be reached: %s", what,
 			  f.message);
-	return f.status == 403 ? -EACCES : -EIO;
+	return f.status == 403 ? -EACCES : f.status == 404 ? -ENOENT : -EIO;
+}
+
+/* Takes a 200 answer that is a whole Graph page. */
+static int accept_page(void *ctx, struct http_response *rs,
+		       struct failure *f)
+{
+	struct json_object **out = ctx;
+
+	if (rs->status == 200 && (*out = page_parse(rs->body, rs->len)))
+		return 0;
+	snprintf(f->message, sizeof(f->message),
+		 "the answer (HTTP %ld) is not a valid Graph page", rs->status);
+	return -EAGAIN;
+}
+
+/* GETs one page of a walk; returns 0 with it in *@out, or -errno. */
+static int get_page(struct graph *g, CURL *h, const char *url,
+		    const char *what, struct json_object **out)
+{
+	struct use u = {1, accept_page, out, NULL, NULL};
+	int rc = request(g, h, url, what, &u);
+
+	return rc == -ENOENT ? -EIO : rc;
+}
+
+/* Takes a 200 answer that is a JSON object. */
+static int accept_object(void *ctx, struct http_response *rs,
+			 struct failure *f)
+{
+	struct json_object **out = ctx;
+
+	*out = rs->status == 200 ? json_tokener_parse(rs->body) : NULL;
+	if (*out && json_object_is_type(*out, json_type_object))
+		return 0;
+	json_object_put(*out);
+	*out = NULL;
+	snprintf(f->message, sizeof(f->message),
+		 "the answer (HTTP %ld) is not a JSON object", rs->status);
+	return -EAGAIN;
+}
+
+/* Joins the Graph base and @path, unless @path is a whole URL already. */
+static char *graph_url(struct graph *g, const char *path)
+{
+	char *url;
+
+	if (strstr(path, "://"))
+		return strdup(path);
+	return asprintf(&url, "%s/%s", g->base, path) < 0 ? NULL : url;
+}
+
+int graph_get_object(struct graph *g, const char *path, const char *what,
+		     struct json_object **out)
+{
+	struct use u = {1, accept_object, out, NULL, NULL};
+	char *url = graph_url(g, path);
+	CURL *h = http_handle_new();
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (url && h)
+		rc = request(g, h, url, what, &u);
+	if (h)
+		curl_easy_cleanup(h);
+	free(url);
+	return rc;
+}
+
+/* A download in progress: where the bytes go, and where they come from. */
+struct fetch {
+	const struct graph_sink *sink;
+	char *location;
+};
+
+static int accept_graph_answer(void *ctx, struct http_response *rs,
+			       struct failure *f)
+{
+	struct fetch *d = ctx;
+
+	if (rs->status >= 300 && rs->status < 400 && rs->location) {
+		free(d->location);
+		d->location = strdup(rs->location);
+		return d->location ? 0 : -ENOMEM;
+	}
+	if (rs->status == 200 || rs->status == 206)
+		return 0;
+	snprintf(f->message, sizeof(f->message),
+		 "unexpected answer HTTP %ld", rs->status);
+	return -EAGAIN;
+}
+
+static int accept_download(void *ctx, struct http_response *rs,
+			   struct failure *f)
+{
+	(void)ctx;
+	if (rs->status == 200 || rs->status == 206)
+		return 0;
+	snprintf(f->message, sizeof(f->message),
+		 "the download host answered HTTP %ld", rs->status);
+	return rs->status >= 300 && rs->status < 400 ? -EIO : -EAGAIN;
+}
+
+static int sink_bytes(void *ctx, long status, int first, const char *data,
+		      size_t len)
+{
+	const struct fetch *d = ctx;
+
+	return d->sink->write(d->sink->ctx, status == 206 ? 0 : first, data,
+			      len);
+}
+
+static long long sink_offset(void *ctx)
+{
+	const struct fetch *d = ctx;
+
+	return d->sink->offset(d->sink->ctx);
+}
+
+int graph_download(struct graph *g, const char *path, const char *what,
+		   const struct graph_sink *sink)
+{
+	struct fetch d = {sink, NULL};
+	struct use graph_use = {1, accept_graph_answer, &d, sink_bytes,
+				sink_offset};
+	struct use host_use = {0, accept_download, &d, sink_bytes,
+			       sink_offset};
+	char *url = graph_url(g, path), why[256];
+	CURL *h = http_handle_new();
+	int rc = -ENOMEM;
+
+	if (!url || !h)
+		goto out;
+	rc = request(g, h, url, what, &graph_use);
+	if (rc || !d.location)
+		goto out;
+	/* The download host gets no token: it is not Graph. */
+	if (http_url_allowed(d.location, why, sizeof(why))) {
+		log_error("%s: Graph redirected to a URL teamsfs will not "
+			  "use: %s",
+			  what, why);
+		rc = -EIO;
+		goto out;
+	}
+	rc = request(g, h, d.location, what, &host_use);
+out:
+	free(d.location);
+	free(url);
+	if (h)
+		curl_easy_cleanup(h);
+	return rc;
 }
 
 int graph_walk(struct graph *g, const char *url, const char *what,

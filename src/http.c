@@ -12,6 +12,9 @@ struct sink {
 	struct http_response *rs;
 	size_t cap, max;
 	int overflow;
+	CURL *h;
+	const struct http_request *rq;
+	int started;
 };
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
@@ -19,6 +22,20 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	struct sink *s = arg;
 	size_t len = size * n;
 
+	if (s->rq->sink) {
+		long status = 0;
+
+		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+		if (status >= 200 && status < 300) {
+			int first = !s->started;
+
+			s->started = 1;
+			return s->rq->sink(s->rq->sink_ctx, status, first, data,
+					   len)
+				       ? 0
+				       : len;
+		}
+	}
 	if (s->rs->len + len > s->max) {
 		s->overflow = 1;
 		return 0;
@@ -97,7 +114,9 @@ CURL *http_handle_new(void)
 int http_exchange(CURL *h, const struct http_request *rq,
 		  struct http_response *rs)
 {
-	struct sink s = {rs, 0, rq->max_body, 0};
+	struct sink s = {rs, 0, rq->max_body, 0, h, rq, 0};
+	char range[32];
+	char *location = NULL;
 	CURLcode rc;
 
 	memset(rs, 0, sizeof(*rs));
@@ -113,7 +132,13 @@ int http_exchange(CURL *h, const struct http_request *rq,
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->post);
 	else
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	snprintf(range, sizeof(range), "%lld-", rq->range_from);
+	curl_easy_setopt(h, CURLOPT_RANGE, rq->range_from > 0 ? range : NULL);
 	rc = curl_easy_perform(h);
+	curl_easy_setopt(h, CURLOPT_RANGE, NULL);
+	if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
+	    location)
+		rs->location = strdup(location);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	if (rq->post) {
 		/* Do not keep a pointer to a body that may hold a secret. */
@@ -140,6 +165,8 @@ int http_exchange(CURL *h, const struct http_request *rq,
 void http_response_free(struct http_response *rs)
 {
 	free(rs->body);
+	free(rs->location);
+	rs->location = NULL;
 	rs->body = NULL;
 	rs->len = 0;
 }

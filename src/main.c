@@ -21,12 +21,14 @@
 #include "cache.h"
 #include "control.h"
 #include "crawl.h"
+#include "fetch.h"
 #include "fs.h"
 #include "graph.h"
 #include "http.h"
 #include "log.h"
 #include "opts.h"
 #include "token.h"
+#include "tree.h"
 
 /* Creates @path and its parents, private to the user. */
 static int make_dirs(const char *path)
@@ -114,12 +116,14 @@ int main(int argc, char **argv)
 	struct token_source *tokens = NULL;
 	struct graph *graph = NULL;
 	struct crawler *crawler = NULL;
+	struct fetcher *fetcher = NULL;
+	struct tree *tree = NULL;
 	struct fs *fs = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	struct crawl_config cc;
 	struct graph_config gc;
-	char *scope = NULL;
+	char *scope = NULL, *content_dir = NULL;
 	int rc, status = 1;
 	struct rlimit no_core = {0, 0};
 
@@ -159,8 +163,15 @@ int main(int argc, char **argv)
 		goto out;
 	cc = (struct crawl_config){o.top, o.model, o.offline, o.refresh_ns,
 				   o.overlap_ns};
+	if (asprintf(&content_dir, "%s/content", o.cache_dir) < 0) {
+		content_dir = NULL;
+		goto out;
+	}
 	if (crawler_new(cache, graph, &cc, &crawler) ||
-	    fs_new(cache, crawler, &o, &fs))
+	    fetcher_new(content_dir, o.att_cache_bytes, graph, o.offline,
+			&fetcher) ||
+	    tree_new(cache, crawler, fetcher, graph, &o, &tree) ||
+	    fs_new(tree, crawler, &o, &fs))
 		goto out;
 
 	if (fuse_opt_add_arg(&o.args, "-oro,default_permissions,"
@@ -197,6 +208,8 @@ int main(int argc, char **argv)
 	fs_set_session(fs, NULL);
 	crawler_free(crawler);
 	crawler = NULL;
+	fetcher_free(fetcher);
+	fetcher = NULL;
 	status = rc < 0 ? 1 : 0;
 out_unmount:
 	fuse_session_unmount(se);
@@ -206,11 +219,16 @@ out_session:
 	fuse_session_destroy(se);
 out:
 	fs_free(fs);
+	tree_free(tree);
+	if (graph)
+		graph_cancel(graph);
+	fetcher_free(fetcher);
 	crawler_free(crawler);
 	graph_free(graph);
 	token_source_free(tokens);
 	cache_close(cache);
 	free(scope);
+	free(content_dir);
 	opts_free(&o);
 	curl_global_cleanup();
 	return status;

@@ -15,19 +15,19 @@ static struct node **buckets;
 static size_t nbuckets, count;
 
 static uint64_t hash_names(enum node_type type, char kind, const char *owner,
-			   const char *cont, const char *msg)
+			   const char *cont, const char *msg, const char *att)
 {
 	unsigned char head[2] = {(unsigned char)type, (unsigned char)kind};
-	const char *parts[3] = {owner, cont, msg};
+	const char *parts[4] = {owner, cont, msg, att};
 	uint64_t h = hash_update(HASH_SEED, head, 2);
 
-	for (int i = 0; i < 3 && parts[i]; i++)
+	for (int i = 0; i < 4 && parts[i]; i++)
 		h = hash_update(h, parts[i], strlen(parts[i]) + 1);
 	return hash_final(h);
 }
 
 uint64_t nodes_ino(enum node_type type, char kind, const char *owner,
-		   const char *cont, const char *msg)
+		   const char *cont, const char *msg, const char *att)
 {
 	uint64_t ino;
 
@@ -36,23 +36,24 @@ uint64_t nodes_ino(enum node_type type, char kind, const char *owner,
 	if (type == NODE_LIST)
 		return kind == 'u' ? INO_USERS : INO_TEAMS;
 	/* 63 bits, so tools that keep inode numbers signed are safe too. */
-	ino = hash_names(type, kind, owner, cont, msg) >> 1;
+	ino = hash_names(type, kind, owner, cont, msg, att) >> 1;
 	return ino < 16 ? ino + 16 : ino;
 }
 
 static struct node *node_new(enum node_type type, char kind,
 			     const char *owner, const char *cont,
-			     const char *msg)
+			     const char *msg, const char *att)
 {
 	size_t lo = owner ? strlen(owner) + 1 : 0;
 	size_t lc = cont ? strlen(cont) + 1 : 0;
 	size_t lm = msg ? strlen(msg) + 1 : 0;
-	struct node *n = calloc(1, sizeof(*n) + lo + lc + lm);
+	size_t la = att ? strlen(att) + 1 : 0;
+	struct node *n = calloc(1, sizeof(*n) + lo + lc + lm + la);
 	char *p;
 
 	if (!n)
 		return NULL;
-	n->ino = nodes_ino(type, kind, owner, cont, msg);
+	n->ino = nodes_ino(type, kind, owner, cont, msg, att);
 	n->type = type;
 	n->kind = kind;
 	p = n->names;
@@ -65,8 +66,12 @@ static struct node *node_new(enum node_type type, char kind,
 		n->cont = memcpy(p, cont, lc);
 		p += lc;
 	}
-	if (msg)
+	if (msg) {
 		n->msg = memcpy(p, msg, lm);
+		p += lm;
+	}
+	if (att)
+		n->att = memcpy(p, att, la);
 	return n;
 }
 
@@ -106,9 +111,9 @@ int nodes_init(void)
 
 	nbuckets = 1024;
 	buckets = calloc(nbuckets, sizeof(*buckets));
-	root = node_new(NODE_ROOT, 0, NULL, NULL, NULL);
-	users = node_new(NODE_LIST, 'u', NULL, NULL, NULL);
-	teams = node_new(NODE_LIST, 't', NULL, NULL, NULL);
+	root = node_new(NODE_ROOT, 0, NULL, NULL, NULL, NULL);
+	users = node_new(NODE_LIST, 'u', NULL, NULL, NULL, NULL);
+	teams = node_new(NODE_LIST, 't', NULL, NULL, NULL, NULL);
 	if (!buckets || !root || !users || !teams) {
 		free(root);
 		free(users);
@@ -161,16 +166,16 @@ static int same_str(const char *a, const char *b)
 }
 
 struct node *nodes_ref(enum node_type type, char kind, const char *owner,
-		       const char *cont, const char *msg)
+		       const char *cont, const char *msg, const char *att)
 {
-	uint64_t ino = nodes_ino(type, kind, owner, cont, msg);
+	uint64_t ino = nodes_ino(type, kind, owner, cont, msg, att);
 	struct node *n;
 
 	pthread_mutex_lock(&lock);
 	n = find(ino);
 	if (n && (n->type != type || n->kind != kind ||
 		  !same_str(n->owner, owner) || !same_str(n->cont, cont) ||
-		  !same_str(n->msg, msg))) {
+		  !same_str(n->msg, msg) || !same_str(n->att, att))) {
 		log_error("inode number %llu is shared by two paths; one of "
 			  "them is unreachable",
 			  (unsigned long long)ino);
@@ -180,7 +185,7 @@ struct node *nodes_ref(enum node_type type, char kind, const char *owner,
 	if (!n) {
 		if (count >= nbuckets && grow())
 			goto out;
-		n = node_new(type, kind, owner, cont, msg);
+		n = node_new(type, kind, owner, cont, msg, att);
 		if (!n)
 			goto out;
 		insert(n);

@@ -35,6 +35,8 @@ static const struct fuse_opt spec[] = {
 	OPT("refresh=%s", refresh),
 	OPT("refresh_overlap=%s", overlap),
 	OPT("offline", offline),
+	OPT("attachments=%s", attachments),
+	OPT("attachment_cache_max=%s", att_cache_max),
 	OPT("timeout=%lf", timeout),
 	OPT("-f", foreground),
 	OPT("-d", debug),
@@ -77,6 +79,10 @@ static const char usage[] =
 	"  timeout=SECONDS         kernel attribute and entry cache time\n"
 	"                          (default 60)\n"
 	"  offline                 serve the cache only, no network\n"
+	"  attachments=files|links attachments as files fetched on read\n"
+	"                          (default), or as .url links that fetch\n"
+	"                          nothing\n"
+	"  attachment_cache_max=SIZE  content cache limit (default 1G)\n"
 	"  allow_other             let other users see the mount\n"
 	"\n"
 	"  -f                      stay in the foreground, log to stderr\n"
@@ -218,6 +224,42 @@ static int parse_duration(const char *text, long long dflt, long long *ns)
 	return 0;
 }
 
+/* Reads a size such as "500M" or "2G" into @bytes; -1 after a message. */
+static int parse_size(const char *text, long long dflt, long long *bytes)
+{
+	char *end;
+	double v;
+
+	if (!text) {
+		*bytes = dflt;
+		return 0;
+	}
+	v = strtod(text, &end);
+	switch (*end) {
+	case 'T':
+		v *= 1024;
+		/* fall through */
+	case 'G':
+		v *= 1024;
+		/* fall through */
+	case 'M':
+		v *= 1024;
+		/* fall through */
+	case 'K':
+		v *= 1024;
+		end++;
+		break;
+	}
+	if (end == text || *end || v < 0 || v > 9e18) {
+		fprintf(stderr, "teamsfs: error: '%s' is not a size (such as "
+				"500M or 2G)\n",
+			text);
+		return -1;
+	}
+	*bytes = (long long)v;
+	return 0;
+}
+
 /* Checks and completes the options; returns 0 or -1 after a message. */
 static int finish(struct opts *o)
 {
@@ -270,6 +312,14 @@ static int finish(struct opts *o)
 	if (parse_duration(o->refresh, 3600, &o->refresh_ns) ||
 	    parse_duration(o->overlap, 6 * 3600, &o->overlap_ns))
 		return -1;
+	if (parse_size(o->att_cache_max, 1LL << 30, &o->att_cache_bytes))
+		return -1;
+	if (o->attachments && strcmp(o->attachments, "files") &&
+	    strcmp(o->attachments, "links")) {
+		fprintf(stderr, "teamsfs: error: attachments must be files or "
+				"links\n");
+		return -1;
+	}
 	if (!o->max_conns) {
 		fprintf(stderr, "teamsfs: error: max_conns must be at least "
 				"1\n");
@@ -330,6 +380,8 @@ void opts_free(struct opts *o)
 	free(o->teams);
 	free(o->model);
 	free(o->refresh);
+	free(o->attachments);
+	free(o->att_cache_max);
 	free(o->overlap);
 	free(o->mountpoint);
 	fuse_opt_free_args(&o->args);

@@ -110,7 +110,7 @@ static void log_refusal(const struct http_response *rs)
 static int fetch(struct token_source *ts)
 {
 	struct http_response rs;
-	struct http_request rq = {ts->url, NULL, NULL, 1 << 20};
+	struct http_request rq = {.url = ts->url, .max_body = 1 << 20};
 	struct json_object *o = NULL, *tok, *exp;
 	char *form = NULL;
 	size_t len = 0;

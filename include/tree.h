@@ -1,0 +1,130 @@
+/*
+ * tree.h - what each path of the mount is, and what it holds:
+ *
+ *   /                                      NODE_ROOT
+ *   /users, /teams                         NODE_LIST
+ *   /users/<user>, /teams/<team>           NODE_OWNER
+ *   .../chats, .../channels                NODE_SCOPE   (crawled on entry)
+ *   .../<chat or channel>                  NODE_CONT
+ *   .../<message>.json                     NODE_MSG
+ *   .../<message>.attachments              NODE_ATTDIR
+ *   .../<message>.attachments/<file>       NODE_ATT
+ *
+ * The FUSE operations (fs.c) ask this module; it answers from the cache and
+ * starts crawls, metadata calls and downloads where the answer needs them.
+ * Functions that may wait for the network take a cancel function, so an
+ * interrupted caller stops waiting at once.
+ */
+#ifndef TEAMSFS_TREE_H
+#define TEAMSFS_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "jobs.h"
+#include "nodes.h"
+
+struct cache;
+struct crawler;
+struct fetcher;
+struct graph;
+struct opts;
+struct tree;
+
+/* The names that say which node a path is (unused ones are NULL). */
+struct path {
+	enum node_type type;
+	char kind;
+	const char *owner, *cont, *msg, *att;
+};
+
+/* One entry of a directory listing. */
+struct listing_entry {
+	uint32_t name_off; /* into listing.names */
+	struct stat st;	   /* st_ino 0: attributes unknown without a call */
+};
+
+struct listing {
+	struct listing_entry *ents;
+	size_t n, cap;
+	char *names;
+	size_t names_len, names_cap;
+};
+
+/*
+ * Creates the tree over the given parts (none owned; @o must outlive it).
+ * Returns 0 or -errno.
+ */
+int tree_new(struct cache *c, struct crawler *cr, struct fetcher *fe,
+	     struct graph *g, const struct opts *o, struct tree **out);
+
+void tree_free(struct tree *t);
+
+/* Fills @p with the path of node @n. */
+void tree_path_of(const struct node *n, struct path *p);
+
+/*
+ * Fills @child with the path of entry @name of directory @dir (pointing
+ * into @dir and @name).  Returns 0 or -ENOTDIR.
+ */
+int tree_child(const struct path *dir, const char *name, struct path *child);
+
+/* Returns the inode number of @p. */
+uint64_t tree_ino(const struct path *p);
+
+/*
+ * Checks that @p exists, crawling its scope first if needed, and fills
+ * @st; *@settled is cleared when the attributes will change by themselves
+ * (before a crawl completes), so the kernel should not cache them.
+ * Returns 0, -ENOENT, or the -errno of a failed crawl or metadata call.
+ */
+int tree_stat(struct tree *t, const struct path *p, struct stat *st,
+	      int *settled, jobs_cancel_fn cancel, void *arg);
+
+/*
+ * Lists directory @p into @l (empty on entry; free with tree_listing_free),
+ * crawling its scope first if needed.  Returns 0 or -errno.
+ */
+int tree_list(struct tree *t, const struct path *p, struct listing *l,
+	      jobs_cancel_fn cancel, void *arg);
+
+void tree_listing_free(struct listing *l);
+
+/* Finds the Graph id of the owner in @p (malloc'd).  Returns 0 or -errno. */
+int tree_owner_id(struct tree *t, const struct path *p, char **id,
+		  jobs_cancel_fn cancel, void *arg);
+
+/* Returns nonzero when users (@kind 'u') or teams came from the options. */
+int tree_list_is_fixed(struct tree *t, char kind);
+
+/* An open file: its bytes in memory, or a download to read from. */
+struct tree_file {
+	char *data;
+	size_t len;
+	struct fetch_file *fetch;
+};
+
+/*
+ * Opens message or attachment @p for reading.  Returns 0 or -errno
+ * (-EISDIR for directories).
+ */
+int tree_open(struct tree *t, const struct path *p, struct tree_file *f,
+	      jobs_cancel_fn cancel, void *arg);
+
+/* Reads like pread(); waits for downloading bytes.  Returns bytes or -errno */
+ssize_t tree_read(struct tree_file *f, char *buf, size_t size, off_t off,
+		  jobs_cancel_fn cancel, void *arg);
+
+void tree_close(struct tree_file *f);
+
+/*
+ * Copies extended attribute @name of @p into @buf of @size (0: just say the
+ * length), or with @name NULL the NUL-separated list of names.  Returns the
+ * length, -ENODATA, -ERANGE or -errno.
+ */
+ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
+		   char *buf, size_t size);
+
+#endif
