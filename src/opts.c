@@ -67,7 +67,8 @@ static const char usage[] =
 	"  users=ID:ID...          show only these users\n"
 	"  teams=ID:ID...          show only these teams\n"
 	"  model=A|B               getAllMessages licensing model\n"
-	"  top=N                   page size to ask for (default 50)\n"
+	"  top=N                   page size to ask for (default 50; 0: let\n"
+	"                          Graph choose)\n"
 	"  retries=N               retries of a failing request (default 4)\n"
 	"  max_rps=N               Graph requests per second at most "
 	"(default 50)\n"
@@ -348,7 +349,8 @@ int opts_parse(int argc, char **argv, struct opts *o)
 	if (o->debug)
 		o->foreground = 1;
 	if (ps.nnonopt == 0) {
-		fputs(usage, stderr);
+		fprintf(stderr, "teamsfs: error: no mount point given (see "
+				"teamsfs --help)\n");
 		goto out;
 	}
 	o->mountpoint = ps.nonopt[ps.nnonopt - 1];

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
 #include "names.h"
 #include "page.h"
 #include "render.h"
@@ -35,6 +36,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 							f.container_len, "",
 							name) > NAME_MAX_BYTES)
 				abort();
+		}
+		{
+			struct att *atts;
+			size_t natts;
+
+			if (!attach_extract(msg, &atts, &natts)) {
+				for (size_t k = 0; k < natts; k++)
+					if (!atts[k].name[0] ||
+					    strchr(atts[k].name, '/'))
+						abort();
+				attach_free(atts, natts);
+			}
 		}
 		bytes = render_json(msg, &len);
 		if (bytes && (len == 0 || bytes[len - 1] != '\n'))
