@@ -130,6 +130,15 @@ int cache_list_foreach(struct cache *c, char kind, cache_name_fn fn,
 int cache_scope_get(struct cache *c, char kind, const char *owner,
 		    struct scope_rec *r);
 
+/*
+ * Calls @fn for each scope the cache knows, with its kind as the first
+ * byte of the name and @rec a struct scope_rec * (next_link not set).
+ */
+int cache_scope_foreach(struct cache *c, cache_name_fn fn, void *ctx);
+
+/* Fills @bytes with the size of the cache's data file. */
+int cache_size(struct cache *c, long long *bytes);
+
 /* The same inside write transaction @t. */
 int cache_scope_get_txn(struct cache_txn *t, char kind, const char *owner,
 			struct scope_rec *r);

@@ -85,6 +85,9 @@ int crawl_refresh_scope(struct crawler *cr, char kind, const char *owner,
 int crawl_refresh_list(struct crawler *cr, char kind, jobs_cancel_fn cancel,
 		       void *arg);
 
+/* Returns how many messages crawls have stored so far (for progress). */
+uint64_t crawler_stored(struct crawler *cr);
+
 /* Makes every scope and list crawled so far due for refresh. */
 void crawl_mark_stale(struct crawler *cr);
 

@@ -38,12 +38,19 @@ struct opts {
 	struct fuse_args args; /* what goes on to libfuse */
 };
 
+/* What the command line is for. */
+enum opts_mode {
+	OPTS_MOUNT,  /* teamsfs ... MOUNTPOINT */
+	OPTS_SYNC,   /* teamsfs sync ...: no mount point */
+	OPTS_STATUS, /* teamsfs status ...: no mount point, no secret */
+};
+
 /*
  * Parses @argv into @o, reading the client secret and filling defaults.
  * Returns 0 to go on, 1 when --help or --version was answered (exit 0),
  * or -1 after printing a one-line error (exit 1).
  */
-int opts_parse(int argc, char **argv, struct opts *o);
+int opts_parse(int argc, char **argv, enum opts_mode mode, struct opts *o);
 
 /* Frees what opts_parse allocated and wipes the secret. */
 void opts_free(struct opts *o);

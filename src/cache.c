@@ -405,6 +405,7 @@ static int walk_prefix(struct cache *c, MDB_dbi dbi, const void *prefix,
 		struct msg_stat ms;
 		struct cont_rec cr;
 		struct att_rec ar;
+		struct scope_rec sr;
 		int64_t t;
 	} scratch;
 	MDB_txn *txn;
@@ -419,8 +420,8 @@ static int walk_prefix(struct cache *c, MDB_dbi dbi, const void *prefix,
 		mdb_txn_abort(txn);
 		return fail("opening a cursor", rc);
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	for (rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+	     !rc; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		const void *rec = decode ? decode(&v, &scratch) : NULL;
 
 		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
@@ -459,6 +460,38 @@ static void scope_decode(const MDB_val *v, struct scope_rec *r)
 	if (v->mv_size > sizeof(d))
 		r->next_link = strndup((const char *)v->mv_data + sizeof(d),
 				       v->mv_size - sizeof(d));
+}
+
+static const void *decode_scope(const MDB_val *v, void *scratch)
+{
+	struct scope_rec *r = scratch;
+
+	memset(r, 0, sizeof(*r));
+	if (v->mv_size < sizeof(struct scope_disk))
+		return NULL;
+	scope_decode(v, r);
+	free(r->next_link);
+	r->next_link = NULL;
+	return r;
+}
+
+int cache_scope_foreach(struct cache *c, cache_name_fn fn, void *ctx)
+{
+	return walk_prefix(c, c->scopes, "", 0, decode_scope, fn, ctx);
+}
+
+int cache_size(struct cache *c, long long *bytes)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc = mdb_env_info(c->env, &info);
+
+	if (!rc)
+		rc = mdb_env_stat(c->env, &st);
+	if (rc)
+		return fail("reading the cache size", rc);
+	*bytes = (long long)(info.me_last_pgno + 1) * st.ms_psize;
+	return 0;
 }
 
 static int scope_get(MDB_txn *txn, struct cache *c, char kind,

@@ -39,6 +39,7 @@ struct crawler {
 	int64_t stale_before;
 	struct holdoff *holdoffs;
 	volatile int stopping;
+	uint64_t stored; /* messages stored or replaced, for progress */
 };
 
 /* One crawl to run in the background. */
@@ -284,6 +285,8 @@ static int store_message(struct scope_walk *w, struct cache_txn *t,
 	if (rc > 0 && f.mtime_ns > r->newest_ns)
 		r->newest_ns = f.mtime_ns;
 	w->stored += rc > 0;
+	if (rc > 0)
+		__atomic_add_fetch(&w->cr->stored, 1, __ATOMIC_RELAXED);
 	if (rc > 0 && w->refresh) {
 		rc = note_change(w, cont, name);
 		if (!rc && new_cont)
@@ -687,4 +690,9 @@ int crawl_refresh_list(struct crawler *cr, char kind, jobs_cancel_fn cancel,
 	if (cr->cfg.offline)
 		return -ENETDOWN;
 	return submit(cr, kind, NULL, NULL, 1, 1, cancel, arg);
+}
+
+uint64_t crawler_stored(struct crawler *cr)
+{
+	return __atomic_load_n(&cr->stored, __ATOMIC_RELAXED);
 }

@@ -91,6 +91,11 @@ static const char usage[] =
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n"
 	"\n"
+	"usage: teamsfs sync -o OPTIONS\n"
+	"  fills the cache for every user and team (or those in users= and\n"
+	"  teams=) without mounting, showing progress; resumes if interrupted\n"
+	"usage: teamsfs status -o tenant=ID[,cache_dir=DIR]\n"
+	"  prints, from the cache alone, what each scope holds\n"
 	"usage: teamsfs refresh PATH...\n"
 	"  refreshes the scopes (users' chats, teams' channels) that the\n"
 	"  PATHs in a mounted teamsfs lie in, and waits until done; the mount\n"
@@ -262,11 +267,11 @@ static int parse_size(const char *text, long long dflt, long long *bytes)
 }
 
 /* Checks and completes the options; returns 0 or -1 after a message. */
-static int finish(struct opts *o)
+static int finish(struct opts *o, enum opts_mode mode)
 {
 	char why[512];
 
-	if (!o->tenant || !o->client_id) {
+	if (!o->tenant || (!o->client_id && mode != OPTS_STATUS)) {
 		fprintf(stderr, "teamsfs: error: tenant= and client_id= are "
 				"required (see teamsfs --help)\n");
 		return -1;
@@ -283,6 +288,8 @@ static int finish(struct opts *o)
 		return -1;
 	}
 	if (!o->graph_url && !(o->graph_url = strdup(GRAPH_DEFAULT)))
+		return -1;
+	if (!o->client_id && !(o->client_id = strdup("")))
 		return -1;
 	if (!o->token_url &&
 	    asprintf(&o->token_url,
@@ -304,7 +311,7 @@ static int finish(struct opts *o)
 		o->secret = strdup(getenv("TEAMSFS_CLIENT_SECRET"));
 		/* Later children (and /proc/self/environ readers) lose it. */
 		unsetenv("TEAMSFS_CLIENT_SECRET");
-	} else if (!o->offline) {
+	} else if (!o->offline && mode != OPTS_STATUS) {
 		fprintf(stderr, "teamsfs: error: no client secret: give "
 				"client_secret_file=PATH or set "
 				"TEAMSFS_CLIENT_SECRET\n");
@@ -333,7 +340,7 @@ static int finish(struct opts *o)
 	return 0;
 }
 
-int opts_parse(int argc, char **argv, struct opts *o)
+int opts_parse(int argc, char **argv, enum opts_mode mode, struct opts *o)
 {
 	int rc = -1;
 
@@ -348,16 +355,25 @@ int opts_parse(int argc, char **argv, struct opts *o)
 		goto out;
 	if (o->debug)
 		o->foreground = 1;
-	if (ps.nnonopt == 0) {
+	if (mode != OPTS_MOUNT && ps.nnonopt) {
+		fprintf(stderr, "teamsfs: error: unexpected argument '%s'\n",
+			ps.nonopt[0]);
+		goto out;
+	}
+	if (mode == OPTS_MOUNT && ps.nnonopt == 0) {
 		fprintf(stderr, "teamsfs: error: no mount point given (see "
 				"teamsfs --help)\n");
 		goto out;
 	}
-	o->mountpoint = ps.nonopt[ps.nnonopt - 1];
-	ps.nonopt[ps.nnonopt - 1] = NULL;
+	if (mode == OPTS_MOUNT) {
+		o->mountpoint = ps.nonopt[ps.nnonopt - 1];
+		ps.nonopt[ps.nnonopt - 1] = NULL;
+	}
+	/* mount.fuse3 passes "SOURCE MOUNTPOINT": the source may name the
+	 * tenant. */
 	if (ps.nnonopt == 2 && !o->tenant && strcmp(ps.nonopt[0], "teamsfs"))
 		o->tenant = strdup(ps.nonopt[0]);
-	if (finish(o))
+	if (finish(o, mode))
 		goto out;
 	rc = 0;
 out:
