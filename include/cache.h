@@ -163,6 +163,12 @@ int cache_msg_put(struct cache_txn *t, uint64_t sh, const char *cont,
 int cache_cont_get(struct cache *c, uint64_t sh, const char *cont,
 		   struct cont_rec *r);
 
+/* Copies the Graph id of container @cont (malloc'd; NULL if unknown). */
+int cache_cont_id(struct cache *c, uint64_t sh, const char *cont, char **id);
+
+/* Counts the messages stored, over all scopes, into @count. */
+int cache_msg_count(struct cache *c, unsigned long long *count);
+
 /* Calls @fn for each container of scope @sh (@rec: struct cont_rec *). */
 int cache_cont_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
 		       void *ctx);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include "jobs.h"
@@ -126,5 +127,9 @@ void tree_close(struct tree_file *f);
  */
 ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 		   char *buf, size_t size);
+
+/* Fills @sv: names up to 255 bytes, files = messages stored, blocks =
+ * the cache's size. */
+void tree_statfs(struct tree *t, struct statvfs *sv);
 
 #endif

@@ -645,6 +645,45 @@ int cache_cont_get(struct cache *c, uint64_t sh, const char *cont,
 	return rc ? fail("reading a container", rc) : 0;
 }
 
+int cache_cont_id(struct cache *c, uint64_t sh, const char *cont, char **id)
+{
+	unsigned char kb[KEY_MAX];
+	MDB_val k, v;
+	MDB_txn *txn;
+	int rc = cont_key(kb, sh, cont, &k);
+
+	*id = NULL;
+	if (rc)
+		return rc == -ENAMETOOLONG ? -ENOENT : rc;
+	rc = read_begin(c, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_get(txn, c->conts, &k, &v);
+	if (!rc && v.mv_size > sizeof(struct cont_rec))
+		*id = strndup((char *)v.mv_data + sizeof(struct cont_rec),
+			      v.mv_size - sizeof(struct cont_rec));
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	return rc ? fail("reading a container", rc) : 0;
+}
+
+int cache_msg_count(struct cache *c, unsigned long long *count)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+	int rc = read_begin(c, &txn);
+
+	if (rc)
+		return rc;
+	rc = mdb_stat(txn, c->msgs, &st);
+	mdb_txn_abort(txn);
+	if (rc)
+		return fail("counting messages", rc);
+	*count = st.ms_entries;
+	return 0;
+}
+
 int cache_cont_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
 		       void *ctx)
 {

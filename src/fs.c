@@ -340,13 +340,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	struct fs *fs = fuse_req_userdata(req);
 	struct statvfs sv;
 
 	(void)ino;
-	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
-	sv.f_namemax = NAME_MAX_BYTES;
+	tree_statfs(fs->tree, &sv);
 	fuse_reply_statfs(req, &sv);
 }
 

@@ -147,9 +147,33 @@ static int ends_with(const char *s, const char *tail)
 	return n > m && !strcmp(s + n - m, tail);
 }
 
+/*
+ * Names that file managers, indexers and shells probe for in every
+ * directory.  No Graph id has these forms, so they are answered ENOENT
+ * without a crawl or a request.
+ */
+static int is_probe(const char *name)
+{
+	static const char *const probes[] = {
+		".hidden",     ".directory", "autorun.inf", "desktop.ini",
+		"Desktop.ini", ".DS_Store",  "Thumbs.db",   ".thumbnails",
+		".Trash",      ".git",	     ".svn",	    ".xdg-volume-info",
+		".localized",  "folder.jpg", "Folder.jpg",  ".comments",
+	};
+
+	if (!strncmp(name, ".Trash-", 7) || !strncmp(name, "._", 2))
+		return 1;
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
+		if (!strcmp(name, probes[i]))
+			return 1;
+	return 0;
+}
+
 int tree_child(const struct path *dir, const char *name, struct path *c)
 {
 	*c = *dir;
+	if (dir->type != NODE_ATTDIR && is_probe(name))
+		return -ENOENT;
 	switch (dir->type) {
 	case NODE_ROOT:
 		if (strcmp(name, "users") && strcmp(name, "teams"))
@@ -792,7 +816,24 @@ ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 	char *data;
 	int rc = 0;
 
-	if (p->type == NODE_MSG) {
+	if (p->type == NODE_OWNER && !fixed_for(t, p->kind)) {
+		struct list_entry e;
+
+		rc = cache_list_get(t->cache, p->kind, p->owner, &e);
+		if (rc)
+			return rc;
+		xattr_put(&x, "user.teamsfs.id", e.id);
+		xattr_put(&x, "user.teamsfs.display_name", e.display);
+		cache_list_entry_free(&e);
+	} else if (p->type == NODE_CONT) {
+		char *id = NULL;
+
+		rc = cache_cont_id(t->cache, sh, p->cont, &id);
+		if (rc)
+			return rc;
+		xattr_put(&x, "user.teamsfs.id", id);
+		free(id);
+	} else if (p->type == NODE_MSG) {
 		rc = cache_msg_read(t->cache, sh, p->cont, p->msg, &data, &len);
 		if (rc)
 			return rc;
@@ -819,4 +860,19 @@ ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 	if (size && x.len > size)
 		return -ERANGE;
 	return (ssize_t)x.len;
+}
+
+void tree_statfs(struct tree *t, struct statvfs *sv)
+{
+	unsigned long long count = 0;
+	long long bytes = 0;
+
+	memset(sv, 0, sizeof(*sv));
+	cache_msg_count(t->cache, &count);
+	cache_size(t->cache, &bytes);
+	sv->f_bsize = 4096;
+	sv->f_frsize = 4096;
+	sv->f_blocks = (fsblkcnt_t)((bytes + 4095) / 4096);
+	sv->f_files = (fsfilcnt_t)count;
+	sv->f_namemax = NAME_MAX_BYTES;
 }
