@@ -7,8 +7,12 @@ Every emulator is started on 127.0.0.1 with --port 0 and --port-file and is
 stopped again; all traffic stays on loopback (proxies are bypassed).
 """
 
+import base64
 import collections
 import datetime
+import email.utils
+import hashlib
+import http.client as httpclient
 import json
 import os
 import re
@@ -22,6 +26,7 @@ import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EMU_DIR = os.path.join(ROOT, "contrib", "graph-emulator")
@@ -50,6 +55,14 @@ MESSAGE_KEYS = ["id", "replyToId", "etag", "messageType", "createdDateTime",
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_NO_REDIRECT_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
+
+
 # -- helpers -------------------------------------------------------------------------
 
 class Response:
@@ -62,15 +75,16 @@ class Response:
         return json.loads(self.raw.decode("utf-8"))
 
 
-def http(method, url, body=None, headers=None, timeout=30):
+def http(method, url, body=None, headers=None, timeout=30, follow=True):
     data = body
     if isinstance(body, (dict, list)):
         data = json.dumps(body).encode("utf-8")
     elif isinstance(body, str):
         data = body.encode("utf-8")
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    opener = _OPENER if follow else _NO_REDIRECT_OPENER
     try:
-        with _OPENER.open(req, timeout=timeout) as f:
+        with opener.open(req, timeout=timeout) as f:
             return Response(f.status, f.headers, f.read())
     except urllib.error.HTTPError as e:
         return Response(e.code, e.headers, e.read())
@@ -122,9 +136,11 @@ class Emulator:
     def __init__(self, *args):
         self.tmp = tempfile.mkdtemp(prefix="emu-test-")
         port_file = os.path.join(self.tmp, "port")
+        download_port_file = os.path.join(self.tmp, "download-port")
         self.proc = subprocess.Popen(
             [sys.executable, EMULATOR, "--host", "127.0.0.1", "--port", "0",
-             "--port-file", port_file] + list(args),
+             "--port-file", port_file, "--download-port-file", download_port_file]
+            + list(args),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 30
         while not os.path.exists(port_file):
@@ -136,6 +152,8 @@ class Emulator:
             time.sleep(0.02)
         with open(port_file) as f:
             self.port = int(f.read().strip())
+        with open(download_port_file) as f:
+            self.download_port = int(f.read().strip())
         self.banner = self.proc.stdout.readline().strip()
         self.base = "http://127.0.0.1:%d" % self.port
 
@@ -201,6 +219,14 @@ class Emulator:
 
     def tenant(self):
         return self.get("/_emulator/tenant", prefer=False).json()
+
+
+def in_process_tenant(**kw):
+    """The generated tenant, built in this process (emulator package imported)."""
+    if EMU_DIR not in sys.path:
+        sys.path.insert(0, EMU_DIR)
+    from emulator import generate
+    return generate.generate(**kw)
 
 
 def scope_url(kind, ident, query=""):
@@ -653,7 +679,7 @@ class ControlTests(unittest.TestCase):
     def test_tenant_shape(self):
         self.assertEqual(TENANT_DATA["tenantId"], TENANT)
         self.assertEqual(set(TENANT_DATA), {"tenantId", "users", "teams", "chatMessages",
-                                            "channelMessages"})
+                                            "channelMessages", "files", "hostedContents"})
         self.assertEqual(set(TENANT_DATA["chatMessages"]),
                          {u["id"] for u in TENANT_DATA["users"]})
         self.assertEqual(set(TENANT_DATA["channelMessages"]),
@@ -885,6 +911,12 @@ class DumpTests(unittest.TestCase):
             uid = users[0]["id"]
             pages = emu.crawl(emu.base + scope_url("users", uid, "?$top=7"), tok)
             self.assertEqual([m for p in pages for m in p["value"]], data["chatMessages"][uid])
+            # Files and hosted contents survive the round trip (media.json).
+            self.assertIn("media.json", tree_a)
+            generated = json.loads(in_process_tenant(seed=7, scale=0.1).snapshot_bytes())
+            self.assertEqual(data["files"], generated["files"])
+            self.assertEqual(data["hostedContents"], generated["hostedContents"])
+            self.assertTrue(data["files"] and data["hostedContents"])
         finally:
             emu.stop()
 
@@ -931,6 +963,628 @@ class RobustnessTests(unittest.TestCase):
             srv.shutdown()
             srv.server_close()
             thread.join(5)
+
+
+# -- round 2: attachments ------------------------------------------------------------
+
+HOSTED_URL_RE = re.compile(r"https://graph\.microsoft\.com(/v1\.0/[^\"'\s<>]*?/hostedContents/"
+                           r"[^/\"'\s<>]+/\$value)")
+INLINE_TYPES = ("application/vnd.microsoft.card.adaptive",
+                "application/vnd.microsoft.card.thumbnail", "messageReference",
+                "forwardedMessageReference", "meetingReference", "tabReference")
+
+
+def shares_id(url):
+    return "u!" + base64.urlsafe_b64encode(url.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def all_messages(data):
+    for streams in (data["chatMessages"], data["channelMessages"]):
+        for stream in streams.values():
+            yield from stream
+
+
+def check_png(test, data):
+    """A well-formed PNG: signature, chunk CRCs, IHDR, IDAT inflating to the
+    right number of bytes, IEND last. Independent of the emulator's code."""
+    test.assertEqual(data[:8], b"\x89PNG\r\n\x1a\n")
+    pos, chunks, idat = 8, [], b""
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        crc = int.from_bytes(data[pos + 8 + length:pos + 12 + length], "big")
+        test.assertEqual(zlib.crc32(kind + body) & 0xFFFFFFFF, crc, kind)
+        chunks.append(kind)
+        if kind == b"IDAT":
+            idat += body
+        if kind == b"IHDR":
+            width, height = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big")
+            depth, colour = body[8], body[9]
+        pos += 12 + length
+    test.assertEqual(chunks[0], b"IHDR")
+    test.assertEqual(chunks[-1], b"IEND")
+    test.assertEqual((depth, colour), (8, 2))
+    test.assertEqual(len(zlib.decompress(idat)), height * (1 + 3 * width))
+
+
+def raw_get(port, path, headers=None):
+    """GET over http.client -> (response, body or the exception it raised)."""
+    conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        try:
+            return resp, resp.read()
+        except httpclient.IncompleteRead as exc:
+            return resp, exc
+    finally:
+        conn.close()
+
+
+class AttachmentDataTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.messages = list(all_messages(TENANT_DATA))
+        cls.atts = [(m, a) for m in cls.messages for a in m["attachments"]]
+
+    def test_every_kind(self):
+        kinds = {a["contentType"] for _, a in self.atts}
+        for kind in ("reference", "application/vnd.microsoft.card.codesnippet") + INLINE_TYPES:
+            self.assertIn(kind, kinds)
+        for m, a in self.atts:
+            self.assertEqual(set(a), {"id", "contentType", "contentUrl", "content", "name",
+                                      "thumbnailUrl", "teamsAppId"})
+            if a["contentType"] in INLINE_TYPES:
+                self.assertIsNone(a["contentUrl"])
+                self.assertIsInstance(json.loads(a["content"]), dict)
+            if a["contentType"] == "messageReference":
+                self.assertLessEqual({"messageId", "messagePreview", "messageSender"},
+                                     set(json.loads(a["content"])))
+            self.assertIn('<attachment id="%s">' % a["id"], m["body"]["content"])
+        channel_kinds = {a["contentType"] for s in TENANT_DATA["channelMessages"].values()
+                         for m in s for a in m["attachments"]}
+        self.assertIn("tabReference", channel_kinds)
+        self.assertIn("reference", channel_kinds)
+
+    def test_reference_files(self):
+        files = TENANT_DATA["files"]
+        refs = [a for _, a in self.atts if a["contentType"] == "reference"]
+        self.assertEqual({a["contentUrl"] for a in refs}, set(files))
+        for url, f in files.items():
+            self.assertEqual(set(f), {"name", "size", "sha256", "lastModifiedDateTime", "status"})
+            self.assertIn(f["status"], (200, 403, 404))
+            if f["status"] == 200:
+                self.assertRegex(f["sha256"], r"^[0-9a-f]{64}$")
+                self.assertRegex(f["lastModifiedDateTime"], TS_RE)
+        statuses = collections.Counter(f["status"] for f in files.values())
+        self.assertEqual((statuses[403], statuses[404]), (1, 1))
+        sizes = [f["size"] for f in files.values() if f["status"] == 200]
+        self.assertTrue(any(4 * 2**20 < s < 6 * 2**20 for s in sizes))
+        self.assertTrue(all(s < 2**20 for s in sizes if not 4 * 2**20 < s < 6 * 2**20))
+        names = [f["name"] for f in files.values()]
+        self.assertTrue(any("%" in n for n in names))
+        self.assertTrue(any(re.search("[\u0400-\u04ff\u3040-\u9fff]", n) for n in names))
+        self.assertTrue(all(urllib.parse.urlsplit(u).hostname.endswith(".sharepoint.com")
+                            for u in files))
+        same = [m for m in self.messages
+                if len([a for a in m["attachments"] if a["contentType"] == "reference"]) >= 2]
+        self.assertTrue(any(len({a["name"] for a in m["attachments"]}) == 1
+                            and len({a["contentUrl"] for a in m["attachments"]}) == 2
+                            for m in same))
+
+    def test_hosted_contents_map(self):
+        hosted = TENANT_DATA["hostedContents"]
+        in_bodies, snippets = set(), set()
+        for m in self.messages:
+            in_bodies.update(HOSTED_URL_RE.findall(m["body"]["content"]))
+            for a in m["attachments"]:
+                if a["contentType"] == "application/vnd.microsoft.card.codesnippet":
+                    url = json.loads(a["content"])["codeSnippetUrl"]
+                    snippets.add(url[len("https://graph.microsoft.com"):])
+                    self.assertIn('<a href="%s"' % url, m["body"]["content"])
+        self.assertEqual(in_bodies, set(hosted))
+        self.assertTrue(snippets)
+        self.assertEqual({p for p in hosted if hosted[p]["contentType"] == "text/plain"},
+                         snippets)
+        forms = collections.Counter()
+        for path, h in hosted.items():
+            self.assertTrue(path.startswith("/v1.0/"))
+            self.assertIn(h["contentType"], ("image/png", "text/plain"))
+            forms[(path.split("/")[2], "/replies/" in path, h["contentType"])] += 1
+        for form in (("chats", False, "image/png"), ("teams", False, "image/png"),
+                     ("teams", True, "image/png"), ("chats", False, "text/plain")):
+            self.assertIn(form, forms)
+
+    def test_determinism_by_seed(self):
+        a = json.loads(in_process_tenant(seed=5, scale=0.05).snapshot_bytes())
+        b = json.loads(in_process_tenant(seed=5, scale=0.05).snapshot_bytes())
+        c = json.loads(in_process_tenant(seed=6, scale=0.05).snapshot_bytes())
+        self.assertEqual(a, b)
+        self.assertNotEqual(a["files"], c["files"])
+
+
+class SharesTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tok = EMU.token()
+        cls.auth = {"Authorization": "Bearer " + cls.tok}
+        files = TENANT_DATA["files"]
+        cls.ok = [u for u, f in files.items() if f["status"] == 200]
+        cls.small = min(cls.ok, key=lambda u: files[u]["size"])
+        cls.big = max(cls.ok, key=lambda u: files[u]["size"])
+        cls.missing = [u for u, f in files.items() if f["status"] == 404][0]
+        cls.forbidden = [u for u, f in files.items() if f["status"] == 403][0]
+
+    def setUp(self):
+        http("POST", EMU.base + "/_emulator/downloads/clear", b"")
+
+    def location(self, url):
+        r = http("GET", EMU.base + "/v1.0/shares/%s/driveItem/content" % shares_id(url),
+                 headers=self.auth, follow=False)
+        self.assertEqual(r.status, 302, r.raw)
+        return r.headers["Location"]
+
+    def test_drive_item(self):
+        for url in self.ok:
+            r = EMU.get("/v1.0/shares/%s/driveItem" % shares_id(url), self.tok)
+            self.assertEqual(r.status, 200, r.raw)
+            item = r.json()
+            f = TENANT_DATA["files"][url]
+            for key in ("id", "name", "eTag", "size", "lastModifiedDateTime",
+                        "createdDateTime", "file", "webUrl"):
+                self.assertIn(key, item)
+            self.assertEqual((item["name"], item["size"], item["webUrl"],
+                              item["lastModifiedDateTime"]),
+                             (f["name"], f["size"], url, f["lastModifiedDateTime"]))
+            self.assertIn("mimeType", item["file"])
+        r = EMU.get("/v1.0/shares/%s/driveItem?$select=name,size" % shares_id(self.small),
+                    self.tok)
+        self.assertEqual({k for k in r.json() if not k.startswith("@")}, {"name", "size"})
+        self.assertEqual(EMU.get("/v1.0/shares/%s/driveItem" % shares_id(self.small)).status,
+                         401)
+
+    def test_redirect_to_other_origin_without_auth(self):
+        loc = self.location(self.small)
+        split = urllib.parse.urlsplit(loc)
+        self.assertEqual((split.scheme, split.hostname, split.port),
+                         ("http", "127.0.0.1", EMU.download_port))
+        self.assertNotEqual(split.port, EMU.port)
+        health = http("GET", EMU.base + "/_emulator/health").json()
+        self.assertTrue(loc.startswith(health["download_url"] + "/"))
+        r = http("GET", loc)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(hashlib.sha256(r.raw).hexdigest(),
+                         TENANT_DATA["files"][self.small]["sha256"])
+        self.assertEqual(http("GET", loc, headers=self.auth).status, 200)
+        log = http("GET", EMU.base + "/_emulator/downloads").json()
+        self.assertEqual([(e["authorization"], e["range"], e["status"]) for e in log],
+                         [(False, None, 200), (True, None, 200)])
+        self.assertEqual(log[0]["path"], loc[len(health["download_url"]):])
+        # The download origin never shows up in the Graph request log.
+        self.assertFalse(any("download.aspx" in e["path"]
+                             for e in http("GET", EMU.base + "/_emulator/requests").json()))
+
+    def test_ranges_and_head(self):
+        size = TENANT_DATA["files"][self.big]["size"]
+        loc = self.location(self.big)
+        whole = http("GET", loc).raw
+        self.assertEqual(len(whole), size)
+        self.assertEqual(hashlib.sha256(whole).hexdigest(),
+                         TENANT_DATA["files"][self.big]["sha256"])
+        for spec, start, end in (("bytes=0-99", 0, 100), ("bytes=70000-200000", 70000, 200001),
+                                 ("bytes=%d-" % (size - 10), size - 10, size),
+                                 ("bytes=-300", size - 300, size),
+                                 ("bytes=%d-%d" % (size - 5, size + 99), size - 5, size)):
+            r = http("GET", loc, headers={"Range": spec})
+            self.assertEqual(r.status, 206, spec)
+            self.assertEqual(r.headers["Content-Range"], "bytes %d-%d/%d" % (start, end - 1, size))
+            self.assertEqual(r.raw, whole[start:end], spec)
+        r = http("GET", loc, headers={"Range": "bytes=%d-" % size})
+        self.assertEqual((r.status, r.headers["Content-Range"]), (416, "bytes */%d" % size))
+        r = http("HEAD", loc)
+        self.assertEqual((r.status, r.raw, r.headers["Content-Length"], r.headers["Accept-Ranges"]),
+                         (200, b"", str(size), "bytes"))
+        log = http("GET", EMU.base + "/_emulator/downloads").json()
+        self.assertEqual([e["range"] for e in log][1:3], ["bytes=0-99", "bytes=70000-200000"])
+        self.assertEqual([e["status"] for e in log][-2:], [416, 200])
+
+    def test_missing_and_forbidden(self):
+        for url, status, code in ((self.missing, 404, "itemNotFound"),
+                                  (self.forbidden, 403, "accessDenied")):
+            for suffix in ("", "/content"):
+                r = http("GET", EMU.base + "/v1.0/shares/%s/driveItem%s" % (shares_id(url), suffix),
+                         headers=self.auth, follow=False)
+                self.assertEqual(r.status, status)
+                err = r.json()["error"]
+                self.assertEqual(err["code"], code)
+                self.assertIn("request-id", err["innerError"])
+        unknown = shares_id("https://contoso.sharepoint.com/sites/x/nothing.docx")
+        self.assertEqual(EMU.get("/v1.0/shares/%s/driveItem" % unknown, self.tok).status, 404)
+        self.assertEqual(EMU.get("/v1.0/shares/not-a-share/driveItem", self.tok).status, 400)
+
+    def test_download_url_is_signed_and_expires(self):
+        loc = self.location(self.small)
+        forged = re.sub(r"tempauth=[^&]*", "tempauth=forged", loc)
+        self.assertEqual(http("GET", forged).status, 401)
+        other = self.location(self.ok[0] if self.ok[0] != self.small else self.ok[1])
+        swapped = re.sub(r"UniqueId=[^&]*", re.search(r"UniqueId=[^&]*", other).group(0), loc)
+        self.assertEqual(http("GET", swapped).status, 401)
+        try:
+            http("POST", EMU.base + "/_emulator/config", {"download_url_ttl": 0.3})
+            short = self.location(self.small)
+            self.assertEqual(http("HEAD", short).status, 200)
+            time.sleep(0.5)
+            self.assertEqual(http("GET", short).status, 401)
+        finally:
+            http("POST", EMU.base + "/_emulator/config", {"download_url_ttl": 600})
+
+    def test_faults_on_download_origin(self):
+        loc = self.location(self.big)
+        path = loc[loc.index("/_layouts"):]
+        http("POST", EMU.base + "/_emulator/faults",
+             {"match": "download\\.aspx", "truncate": 1000})
+        try:
+            resp, body = raw_get(EMU.download_port, path)
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(int(resp.getheader("Content-Length")),
+                             TENANT_DATA["files"][self.big]["size"])
+            self.assertIsInstance(body, httpclient.IncompleteRead)
+            self.assertEqual(len(body.partial), 1000)
+        finally:
+            http("DELETE", EMU.base + "/_emulator/faults")
+
+
+class LargeFileTests(unittest.TestCase):
+    def test_200_mib_streamed(self):
+        emu = Emulator("--scale", "0.05", "--large-files")
+        try:
+            data = emu.tenant()
+            url = [u for u, f in data["files"].items() if f["size"] and f["size"] >= 200 * 2**20]
+            self.assertEqual(len(url), 1)
+            f = data["files"][url[0]]
+            tok = emu.token()
+            loc = http("GET", emu.base + "/v1.0/shares/%s/driveItem/content" % shares_id(url[0]),
+                       headers={"Authorization": "Bearer " + tok}, follow=False).headers["Location"]
+            split = urllib.parse.urlsplit(loc)
+            conn = httpclient.HTTPConnection("127.0.0.1", split.port, timeout=60)
+            conn.request("GET", loc[len("http://%s" % split.netloc):])
+            resp = conn.getresponse()
+            h, n = hashlib.sha256(), 0
+            while True:
+                piece = resp.read(1 << 20)
+                if not piece:
+                    break
+                h.update(piece)
+                n += len(piece)
+            conn.close()
+            self.assertEqual((n, h.hexdigest()), (f["size"], f["sha256"]))
+            tail = http("GET", loc, headers={"Range": "bytes=-1000"})
+            self.assertEqual(tail.status, 206)
+            with open("/proc/%d/status" % emu.proc.pid) as st:
+                peak_kib = int(re.search(r"VmHWM:\s+(\d+)", st.read()).group(1))
+            self.assertLess(peak_kib, 150 * 1024, "the emulator held the file in memory")
+        finally:
+            emu.stop()
+
+
+class HostedContentTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tok = EMU.token()
+
+    def test_value_entity_and_list(self):
+        for path, h in TENANT_DATA["hostedContents"].items():
+            r = EMU.get(path, self.tok)
+            self.assertEqual(r.status, 200, path)
+            self.assertEqual(r.headers["Content-Type"], h["contentType"])
+            self.assertEqual((len(r.raw), hashlib.sha256(r.raw).hexdigest()),
+                             (h["size"], h["sha256"]))
+            if h["contentType"] == "image/png":
+                check_png(self, r.raw)
+            entity_path = path[:-len("/$value")]
+            ident = entity_path.rsplit("/", 1)[1]
+            entity = EMU.get(entity_path, self.tok).json()
+            self.assertEqual({k: entity[k] for k in ("id", "contentBytes", "contentType")},
+                             {"id": ident, "contentBytes": None, "contentType": h["contentType"]})
+            listing = EMU.get(entity_path.rsplit("/", 1)[0], self.tok).json()
+            self.assertIn(ident, [x["id"] for x in listing["value"]])
+            self.assertEqual(listing["@odata.count"], len(listing["value"]))
+            self.assertEqual(EMU.get(path).status, 401)
+
+    def test_keyed_form_and_not_found(self):
+        path = [p for p in TENANT_DATA["hostedContents"] if p.startswith("/v1.0/chats/")][0]
+        chat, msg, hc = re.match(r"^/v1\.0/chats/(.+)/messages/(.+)/hostedContents/(.+)/\$value$",
+                                 path).groups()
+        keyed = "/v1.0/chats('%s')/messages('%s')/hostedContents('%s')/$value" % (
+            urllib.parse.quote(chat), msg, hc)
+        self.assertEqual(EMU.get(keyed, self.tok).raw, EMU.get(path, self.tok).raw)
+        base = "/v1.0/chats/%s/messages/%s/hostedContents" % (chat, msg)
+        self.assertEqual(EMU.get(base + "/nope/$value", self.tok).status, 404)
+        self.assertEqual(EMU.get("/v1.0/chats/%s/messages/1/hostedContents" % chat,
+                                 self.tok).status, 404)
+        plain = [m for m in TENANT_DATA["chatMessages"][TENANT_DATA["users"][0]["id"]]
+                 if m["chatId"] == chat and m["id"].isdigit()
+                 and "/hostedContents/" not in m["body"]["content"]][0]
+        r = EMU.get("/v1.0/chats/%s/messages/%s/hostedContents" % (chat, plain["id"]), self.tok)
+        self.assertEqual((r.status, r.json()["value"]), (200, []))
+
+
+# -- round 2: faults, config, live changes ------------------------------------------------
+
+class MoreFaultTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tok = EMU.token()
+        cls.uid = TENANT_DATA["users"][0]["id"]
+        cls.path = scope_url("users", cls.uid, "?$top=5")
+        cls.auth = {"Authorization": "Bearer " + cls.tok}
+
+    def tearDown(self):
+        http("DELETE", EMU.base + "/_emulator/faults")
+
+    def add(self, spec):
+        r = http("POST", EMU.base + "/_emulator/faults", spec)
+        self.assertEqual(r.status, 201, r.raw)
+        return r.json()
+
+    def last_status(self):
+        return http("GET", EMU.base + "/_emulator/requests").json()[-1]["status"]
+
+    def test_truncate(self):
+        whole = EMU.get(self.path, self.tok, prefer=False).raw
+        self.add({"match": "(?i)getallmessages", "truncate": 50})
+        resp, body = raw_get(EMU.port, self.path, self.auth)
+        self.assertEqual((resp.status, int(resp.getheader("Content-Length"))), (200, len(whole)))
+        self.assertIsInstance(body, httpclient.IncompleteRead)
+        self.assertEqual(body.partial, whole[:50])
+        self.assertEqual(EMU.get(self.path, self.tok, prefer=False).raw, whole)
+
+    def test_malformed(self):
+        self.add({"match": "(?i)getallmessages", "malformed": True, "count": 2})
+        for _ in range(2):
+            r = EMU.get(self.path, self.tok)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(int(r.headers["Content-Length"]), len(r.raw))
+            with self.assertRaises(ValueError):
+                json.loads(r.raw.decode("utf-8"))
+        self.assertEqual(EMU.get(self.path, self.tok).status, 200)
+
+    def test_reset_and_drop(self):
+        self.add({"match": "(?i)getallmessages", "reset": True})
+        with self.assertRaises(ConnectionResetError):
+            raw_get(EMU.port, self.path, self.auth)
+        self.assertEqual(self.last_status(), 0)
+        self.add({"match": "(?i)getallmessages", "drop": True})
+        with self.assertRaises(httpclient.RemoteDisconnected):
+            raw_get(EMU.port, self.path, self.auth)
+        self.assertEqual(EMU.get(self.path, self.tok).status, 200)
+
+    def test_retry_after_date(self):
+        self.add({"match": "(?i)getallmessages", "status": 429, "retry_after": 30,
+                  "retry_after_date": True})
+        before = time.time()
+        r = EMU.get(self.path, self.tok)
+        self.assertEqual(r.status, 429)
+        when = email.utils.parsedate_to_datetime(r.headers["Retry-After"]).timestamp()
+        self.assertTrue(before + 29 <= when <= time.time() + 32, r.headers["Retry-After"])
+        self.assertTrue(r.headers["Retry-After"].endswith(" GMT"))
+
+    def test_bad_combinations(self):
+        for spec in ({"match": "x", "truncate": 5, "drop": True},
+                     {"match": "x", "reset": True, "malformed": True},
+                     {"match": "x", "truncate": -1}, {"match": "x", "reset": "yes"}):
+            self.assertEqual(http("POST", EMU.base + "/_emulator/faults", spec).status, 400, spec)
+
+
+class SmallEmulatorTest(unittest.TestCase):
+    """Tests that change the emulator get one of their own."""
+    args = ("--scale", "0.05")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emulator(*cls.args)
+        cls.tok = cls.emu.token()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+
+    def config(self, body=None):
+        if body is None:
+            return http("GET", self.emu.base + "/_emulator/config")
+        return http("POST", self.emu.base + "/_emulator/config", body)
+
+
+class ConfigTests(SmallEmulatorTest):
+    args = ("--scale", "0.05", "--latency-ms", "50", "--skiptoken-ttl", "120")
+
+    def test_flags_and_updates(self):
+        cfg = self.config().json()
+        self.assertEqual(cfg, {"latency_ms": 50, "token_lifetime": 3600, "skiptoken_ttl": 120,
+                               "repeat_skiptoken": 0, "download_url_ttl": 600})
+        for bad in ({"latency_ms": -1}, {"token_lifetime": 0}, {"nope": 1},
+                    {"repeat_skiptoken": 1.5}, [1]):
+            self.assertEqual(self.config(bad).status, 400, bad)
+        self.assertEqual(self.config().json(), cfg)
+
+    def test_latency(self):
+        self.config({"latency_ms": 300})
+        try:
+            start = time.time()
+            self.assertEqual(self.emu.get("/v1.0/teams", self.tok).status, 200)
+            self.assertGreaterEqual(time.time() - start, 0.3)
+            start = time.time()
+            self.emu.tenant()
+            self.assertLess(time.time() - start, 0.3)
+        finally:
+            self.config({"latency_ms": 0})
+
+    def test_token_lifetime_and_skiptoken_ttl(self):
+        uid = self.emu.tenant()["users"][0]["id"]
+        self.config({"token_lifetime": 1, "skiptoken_ttl": 1})
+        try:
+            r = self.emu.token_response()
+            self.assertEqual(r.json()["expires_in"], 1)
+            short = r.json()["access_token"]
+            link = self.emu.get(scope_url("users", uid, "?$top=5"), self.tok).json()[
+                "@odata.nextLink"]
+            self.assertEqual(self.emu.get(link, short).status, 200)
+            time.sleep(1.3)
+            self.assertEqual(self.emu.get(link, short).status, 401)
+            r = self.emu.get(link, self.tok)
+            self.assertEqual(r.status, 400)
+            self.assertEqual(r.json()["error"]["code"], "BadRequest")
+            self.assertEqual(r.json()["error"]["message"],
+                             "The skip token has expired or is invalid.")
+            fresh = self.emu.get(scope_url("users", uid, "?$top=5"), self.tok).json()
+            self.assertEqual(fresh["@odata.nextLink"], link)    # same link, issued anew
+            self.assertEqual(self.emu.get(link, self.tok).status, 200)
+        finally:
+            self.config({"token_lifetime": 3600, "skiptoken_ttl": None})
+        self.assertEqual(self.emu.get(link, self.tok).status, 200)
+
+    def test_repeat_skiptoken(self):
+        uid = self.emu.tenant()["users"][0]["id"]
+        first = self.emu.base + scope_url("users", uid, "?$top=5")
+        self.config({"repeat_skiptoken": 3})
+        try:
+            urls, url = [], first
+            for _ in range(12):
+                urls.append(url)
+                url = self.emu.get(url, self.tok).json().get("@odata.nextLink")
+                self.assertTrue(url, "a naive walk must not end")
+            self.assertEqual(len(set(urls[:3])), 3)
+            self.assertTrue(all(u == urls[2] for u in urls[2:]))
+        finally:
+            self.config({"repeat_skiptoken": 0})
+        pages = self.emu.crawl(first, self.tok)
+        self.assertEqual([m for p in pages for m in p["value"]],
+                         self.emu.tenant()["chatMessages"][uid])
+
+
+class LiveChangeTests(SmallEmulatorTest):
+    def setUp(self):
+        self.before = self.emu.tenant()
+        self.uid = self.before["users"][0]["id"]
+        times = [parse_ts(m.get(k)) for m in all_messages(self.before)
+                 for k in ("createdDateTime", "lastModifiedDateTime", "lastEditedDateTime",
+                           "deletedDateTime")]
+        self.newest = max(t for t in times if t is not None)
+
+    def change(self, method, body, status=None):
+        r = http(method, self.emu.base + "/_emulator/messages", body)
+        if status is not None:
+            self.assertEqual(r.status, status, r.raw)
+        return r
+
+    def served(self, kind, ident, query="?$top=7"):
+        pages = self.emu.crawl(self.emu.base + scope_url(kind, ident, query), self.tok)
+        return [m for p in pages for m in p["value"]]
+
+    def since(self, kind, ident, when):
+        q = "?$filter=" + urllib.parse.quote("lastModifiedDateTime gt " + when)
+        return self.served(kind, ident, q)
+
+    def check_new(self, m):
+        self.assertRegex(m["id"], r"^\d{13}$")
+        self.assertEqual(m["id"], m["etag"])
+        self.assertRegex(m["createdDateTime"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        self.assertEqual(m["createdDateTime"], m["lastModifiedDateTime"])
+        self.assertGreater(parse_ts(m["createdDateTime"]), self.newest)
+        self.assertEqual(int(m["id"]), parse_ts(m["createdDateTime"]) // 10_000)
+        for k in MESSAGE_KEYS:
+            self.assertIn(k, m)
+
+    def group_chat(self):
+        holders = collections.defaultdict(set)
+        for uid, stream in self.before["chatMessages"].items():
+            for m in stream:
+                if m["chatId"] and GROUP_RE.match(m["chatId"]):
+                    holders[m["chatId"]].add(uid)
+        chat = [c for c, h in holders.items() if self.uid in h][0]
+        return chat, holders[chat]
+
+    def test_add_to_chat_and_new_chat(self):
+        chat, members = self.group_chat()
+        m = self.change("POST", {"chatId": chat, "body": "<p>hello live</p>"}, 201).json()
+        self.check_new(m)
+        self.assertEqual((m["chatId"], m["body"]), (chat, {"contentType": "html",
+                                                           "content": "<p>hello live</p>"}))
+        after = self.emu.tenant()
+        for uid in members:
+            self.assertEqual(after["chatMessages"][uid], self.before["chatMessages"][uid] + [m])
+            self.assertEqual(self.since("users", uid, self.before_text()), [m])
+        self.assertEqual(self.served("users", self.uid), after["chatMessages"][self.uid])
+        other = self.before["users"][-1]["id"]     # the user without chats
+        n = self.change("POST", {"members": [self.uid, other], "body": "new chat"}, 201).json()
+        self.check_new(n)
+        self.assertGreater(parse_ts(n["createdDateTime"]), parse_ts(m["createdDateTime"]))
+        self.assertGreater(int(n["id"]), int(m["id"]))
+        self.assertEqual(self.served("users", other), [n])
+        self.assertEqual(self.served("users", self.uid)[-1], n)
+        self.assertEqual(self.change("POST", {"chatId": "19:nope@thread.v2"}).status, 404)
+        self.assertEqual(self.change("POST", {"body": "where?"}).status, 400)
+
+    def before_text(self):
+        return max((m["lastModifiedDateTime"] for m in all_messages(self.before)
+                    if parse_ts(m.get("lastModifiedDateTime")) == self.newest), default=None) \
+            or "2099-01-01T00:00:00Z"
+
+    def test_channel_post_and_reply(self):
+        tid = self.before["teams"][0]["id"]
+        channel = [m for m in self.before["channelMessages"][tid]
+                   if m.get("channelIdentity")][0]["channelIdentity"]["channelId"]
+        root = self.change("POST", {"teamId": tid, "channelId": channel, "body": "root"},
+                           201).json()
+        reply = self.change("POST", {"teamId": tid, "channelId": channel,
+                                     "replyToId": root["id"], "body": "reply"}, 201).json()
+        self.check_new(root)
+        self.check_new(reply)
+        self.assertEqual(reply["replyToId"], root["id"])
+        self.assertEqual(reply["channelIdentity"], {"teamId": tid, "channelId": channel})
+        self.assertEqual(self.since("teams", tid, self.before_text()), [root, reply])
+
+    def test_edit_and_delete(self):
+        stream = self.before["chatMessages"][self.uid]
+        versions = collections.defaultdict(list)
+        for i, m in enumerate(stream):
+            versions[(container(m), m.get("id"))].append(i)
+        # An edited message with a stale copy, and a message with attachments.
+        stale_key = [k for k, ix in versions.items()
+                     if len({json.dumps(stream[i], sort_keys=True) for i in ix}) > 1][0]
+        with_att = [m for m in stream if m["attachments"] and not m["deletedDateTime"]
+                    and len(versions[(container(m), m["id"])]) == 1][0]
+        edited = self.change("PATCH", {"container": stale_key[0], "id": stale_key[1],
+                                       "body": "edited live"}, 200).json()
+        self.assertEqual(edited["body"]["content"], "edited live")
+        self.assertEqual(edited["lastEditedDateTime"], edited["lastModifiedDateTime"])
+        self.assertGreater(parse_ts(edited["lastModifiedDateTime"]), self.newest)
+        self.assertNotIn(edited["etag"], {stream[i]["etag"] for i in versions[stale_key]})
+        deleted = self.change("DELETE", {"container": container(with_att),
+                                         "id": with_att["id"]}, 200).json()
+        self.assertEqual((deleted["body"]["content"], deleted["attachments"]), ("", []))
+        self.assertEqual(deleted["deletedDateTime"], deleted["lastModifiedDateTime"])
+        self.assertGreater(parse_ts(deleted["deletedDateTime"]),
+                           parse_ts(edited["lastModifiedDateTime"]))
+        after = self.emu.tenant()["chatMessages"][self.uid]
+        self.assertEqual(len(after), len(stream) - len(versions[stale_key]) + 1)
+        keys = [(container(m), m.get("id")) for m in after]
+        self.assertEqual(keys.count(stale_key), 1)
+        self.assertEqual(after[keys.index(stale_key)], edited)
+        self.assertEqual(after[keys.index((container(with_att), with_att["id"]))], deleted)
+        # In serving order, where the current version was.
+        newest = max(versions[stale_key], key=lambda i: (msg_time(stream[i]), i))
+        kept = [m for i, m in enumerate(stream) if (container(m), m.get("id")) != stale_key
+                or i == newest]
+        self.assertEqual([(container(m), m.get("id")) for m in kept], keys)
+        self.assertEqual(self.served("users", self.uid), after)
+        self.assertEqual(self.since("users", self.uid, self.before_text()), [
+            m for m in after if m in (edited, deleted)])
+        self.assertEqual(self.change("PATCH", {"container": container(with_att),
+                                               "id": with_att["id"], "body": "x"}).status, 409)
+        self.assertEqual(self.change("DELETE", {"container": "19:none@thread.v2",
+                                                "id": "1"}).status, 404)
+        self.assertEqual(self.change("PATCH", {"container": stale_key[0]}).status, 400)
 
 
 if __name__ == "__main__":

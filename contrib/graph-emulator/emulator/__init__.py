@@ -6,10 +6,21 @@ Modules:
   auth      - client-credentials token issuing and checking
   corpus    - text fragments used to build message bodies
   generate  - the deterministic sample tenant
+  attachgen - attachments of every kind for the generated tenant
   tenant    - the tenant model, --tenant-dir loading, --dump, --samples
+  media     - files (reference attachments) and hosted contents
+  blobs     - deterministic file bytes, streamed; tiny PNGs; code snippets
+  live      - live add, edit and delete of messages
   paging    - $filter, $top, skip tokens, page planning, next links
-  server    - HTTP routing, Graph routes, control API, faults
+  routing   - path segments and message keys
+  settings  - runtime settings, skip-token ages
+  faults    - injected faults
+  httpbase  - HTTP plumbing shared by the two origins
+  server    - the Graph origin: token endpoint, Graph routes
+  media_routes - shares and hostedContents routes
+  downloads - the download origin (pre-authenticated file URLs, Range)
+  control   - the /_emulator control API
   cli       - command line
 """
 
-__version__ = "1.0"
+__version__ = "2.0"

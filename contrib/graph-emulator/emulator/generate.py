@@ -27,6 +27,8 @@ What the generated tenant contains (scale 1):
     characters (with a multi-byte character across byte 233), and the same id
     used in two different chats (and two channels) of one scope.
   * Timestamps with 0 to 7 fractional digits; ids are epoch milliseconds.
+  * Attachments of every kind, hosted images and code snippets, added last by
+    attachgen.py with a random stream of its own (see there).
 
 Streams (serving order) interleave runs of each container's messages and add,
 per scope, exact repeats of a few messages further on, and stale versions of a
@@ -42,8 +44,10 @@ import random
 import urllib.parse
 import uuid
 
+from . import attachgen
 from . import corpus
 from . import timeutil
+from .media import Media
 from .tenant import Tenant
 
 T = timeutil.TICKS_PER_SECOND
@@ -93,6 +97,8 @@ CHATS = [
 BIG_ONE_ON_ONE = 0
 FIRST_GROUP = 1
 ODD_IDS_CHAT = 3
+MEETING_CHAT = 4
+OTHER_ONE_ON_ONE = 6
 NOCHAT_CHAT = 9
 
 BASE = timeutil.ticks(2024, 1, 8, 8, 0, 0)
@@ -114,9 +120,10 @@ class Container:
 
 
 class Generator:
-    def __init__(self, seed, scale, tenant_id):
+    def __init__(self, seed, scale, tenant_id, large_files=False):
         self.rng = random.Random(seed)
         self.seed = seed
+        self.large_files = large_files
         self.scale = scale
         self.tid = tenant_id
         self.stale = {}     # id(message) -> older version of that message
@@ -779,7 +786,13 @@ class Generator:
                 self.fill_channel(c, self.count(roots))
 
         chat_list = [c for c, _ in chats]
-        self.specials(chat_list, [[c for c, _ in cs] for cs in channels])
+        channel_lists = [[c for c, _ in cs] for cs in channels]
+        self.specials(chat_list, channel_lists)
+        # Attachments of every kind (own random stream: the rest stays as it was).
+        media = Media(self.seed)
+        attachgen.decorate(self, media, chat_list, channel_lists,
+                           {"big": BIG_ONE_ON_ONE, "group": FIRST_GROUP, "meeting": MEETING_CHAT,
+                            "other": OTHER_ONE_ON_ONE}, self.large_files, PHRASE)
 
         chat_streams = {}
         for u, user in enumerate(self.users):
@@ -790,7 +803,9 @@ class Generator:
         channel_streams = {}
         for team, cs in zip(teams, channels):
             channel_streams[team["id"]] = self.stream("teams/" + team["id"], [c for c, _ in cs])
-        return Tenant(self.tid, self.users, teams, chat_streams, channel_streams)
+        tenant = Tenant(self.tid, self.users, teams, chat_streams, channel_streams, media)
+        tenant.scan_media()
+        return tenant
 
 
 def pick(items, k):
@@ -813,5 +828,6 @@ def _strip_tags(html):
     return "".join(out)
 
 
-def generate(seed=1, scale=1.0, tenant_id="72f988bf-86f1-41af-91ab-2d7cd011db47"):
-    return Generator(seed, scale, tenant_id).build()
+def generate(seed=1, scale=1.0, tenant_id="72f988bf-86f1-41af-91ab-2d7cd011db47",
+             large_files=False):
+    return Generator(seed, scale, tenant_id, large_files).build()

@@ -131,6 +131,7 @@ def matches(clauses, t):
 # -- skip tokens ---------------------------------------------------------------
 
 _TOKEN_MAGIC = "emu1"
+EXPIRED_MESSAGE = "The skip token has expired or is invalid."
 
 
 def make_skiptoken(kind, scope_id, offset, page):
@@ -147,7 +148,7 @@ def make_skiptoken(kind, scope_id, offset, page):
 
 def read_skiptoken(token, kind, scope_id):
     """(offset, page) from a decoded $skiptoken value, or GraphError 400."""
-    bad = GraphError(400, "BadRequest", "The $skiptoken is invalid or expired.")
+    bad = GraphError(400, "BadRequest", EXPIRED_MESSAGE)
     try:
         # parse_qsl turned a raw '+' into a space; put it back.
         raw = base64.b64decode(token.replace(" ", "+"), validate=True)

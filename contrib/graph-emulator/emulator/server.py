@@ -1,115 +1,42 @@
-"""HTTP side: the token endpoint, the Graph routes and the control API.
+"""HTTP side of the Graph origin: the token endpoint and the Graph routes.
 
-Request flow for everything except /_emulator/*:
+Request flow for everything except /_emulator/* (control.py):
   1. the request is logged (method, raw path, status, ...) for GET /_emulator/requests;
-  2. an injected fault whose regex matches the raw path+query answers first;
-  3. then the token endpoint, or the Graph routes (which check the bearer
+  2. /v1.0 requests wait the configured latency;
+  3. an injected fault whose regex matches the raw path+query answers first
+     (faults.py);
+  4. then the token endpoint, or the Graph routes (which check the bearer
      token before anything else).
 Any exception in a handler becomes a 500 in Graph's error shape; the server
-keeps running.
+keeps running. Files and hosted contents are in media_routes.py, file bytes
+on the download origin (downloads.py).
 """
 
 import json
 import re
-import socket
 import sys
 import threading
 import time
 import traceback
 import urllib.parse
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from . import control
+from . import faults
+from . import media_routes
 from . import paging
 from .auth import TokenError
-from .errors import GraphError, graph_error_body
+from .downloads import DownloadLog, Signer
+from .errors import GraphError
+from .faults import Faults
+from .httpbase import PLAIN_JSON, BaseHandler, QuietServer
+from .live import LiveEditor
+from .routing import message_key, split_segments  # noqa: F401  (split_segments: old import path)
+from .settings import Config, SkipTokenLedger
 
-GRAPH_JSON = ("application/json;odata.metadata=minimal;odata.streaming=true;"
-              "IEEE754Compatible=false;charset=utf-8")
-PLAIN_JSON = "application/json; charset=utf-8"
 DIAGNOSTIC = ('{"ServerInfo":{"DataCenter":"Loopback","Slice":"E","Ring":"0",'
               '"ScaleUnit":"000","RoleInstance":"graph-emulator"}}')
 
 _TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token/?$")
-_KEYED_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)\((.*)\)$", re.DOTALL)
-
-
-class Faults:
-    """Injected errors for requests whose raw path+query matches a regex."""
-
-    def __init__(self):
-        self._faults = []
-        self._next_id = 1
-        self._lock = threading.Lock()
-
-    def add(self, spec):
-        if not isinstance(spec, dict):
-            raise GraphError(400, "BadRequest", "Fault must be a JSON object.")
-        pattern = spec.get("match", "")
-        if not isinstance(pattern, str):
-            raise GraphError(400, "BadRequest", "'match' must be a string (a Python regex).")
-        try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise GraphError(400, "BadRequest", "Bad 'match' regex: %s" % exc)
-        status = spec.get("status", 503)
-        if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
-            raise GraphError(400, "BadRequest", "'status' must be an integer from 400 to 599.")
-        count = spec.get("count", 1)
-        if not isinstance(count, int) or isinstance(count, bool) or (count < 1 and count != -1):
-            raise GraphError(400, "BadRequest", "'count' must be a positive integer or -1.")
-        for name in ("retry_after", "delay"):
-            v = spec.get(name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
-                raise GraphError(400, "BadRequest", "'%s' must be a non-negative number." % name)
-        for name in ("code", "message"):
-            if spec.get(name) is not None and not isinstance(spec.get(name), str):
-                raise GraphError(400, "BadRequest", "'%s' must be a string." % name)
-        probe = GraphError(status, spec.get("code"), spec.get("message"))
-        with self._lock:
-            fault = {
-                "id": self._next_id,
-                "match": pattern,
-                "status": status,
-                "code": probe.code,
-                "message": probe.message,
-                "count": count,
-                "retry_after": spec.get("retry_after"),
-                "delay": spec.get("delay"),
-                "drop": bool(spec.get("drop", False)),
-                "hits": 0,
-                "_re": regex,
-            }
-            self._next_id += 1
-            self._faults.append(fault)
-            return self._public(fault)
-
-    @staticmethod
-    def _public(fault):
-        return {k: v for k, v in fault.items() if not k.startswith("_")}
-
-    def take(self, raw_path):
-        """The first live fault matching raw_path (consuming one use), or None."""
-        with self._lock:
-            for fault in self._faults:
-                if fault["_re"].search(raw_path):
-                    fault["hits"] += 1
-                    if fault["count"] > 0:
-                        fault["count"] -= 1
-                        if fault["count"] == 0:
-                            self._faults.remove(fault)
-                    return self._public(fault)
-        return None
-
-    def list(self):
-        with self._lock:
-            return [self._public(f) for f in self._faults]
-
-    def clear(self):
-        with self._lock:
-            n = len(self._faults)
-            self._faults = []
-            return n
 
 
 class RequestLog:
@@ -133,98 +60,56 @@ class RequestLog:
 
 
 class State:
-    def __init__(self, tenant, authority, log_requests=False):
+    """Everything the handlers of both origins share."""
+
+    def __init__(self, tenant, authority, log_requests=False, config=None):
         self.tenant = tenant
         self.authority = authority
+        self.config = config if config is not None else Config(authority)
         self.faults = Faults()
         self.requests = RequestLog()
+        self.downloads = DownloadLog()
+        self.skiptokens = SkipTokenLedger()
+        self.signer = Signer()
+        self.live = LiveEditor(tenant)
         self.log_requests = log_requests
         self.server = None
+        self.download_server = None
+        self.download_base = None      # "http://HOST:PORT" of the download origin
+
+    def shutdown(self):
+        """Stop the Graph origin; cli.main then stops the download origin."""
+        if self.server is not None:
+            self.server.shutdown()
 
 
-class EmulatorServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
+class EmulatorServer(QuietServer):
     def __init__(self, address, state):
         self.state = state
         state.server = self
         super().__init__(address, Handler)
 
-    def handle_error(self, request, client_address):
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
 
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "graph-emulator/1.0"
-    sys_version = ""
-
-    def version_string(self):
-        return self.server_version
+class Handler(BaseHandler):
 
     # -- plumbing ----------------------------------------------------------------
 
-    def log_message(self, fmt, *args):
-        if self.server.state.log_requests:
-            sys.stderr.write("graph-emulator: %s - %s\n" % (self.address_string(), fmt % args))
+    def extra_headers(self):
+        return {"request-id": self.request_id, "client-request-id": self.client_request_id,
+                "x-ms-ags-diagnostic": DIAGNOSTIC}
 
-    def do_GET(self):
-        self.dispatch()
+    def log_target(self):
+        return None if self._control else self.server.state.requests
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
-
-    def read_body(self):
-        try:
-            return self._read_body()
-        except ValueError:
-            self.close_connection = True
-            raise GraphError(400, "BadRequest", "Malformed request body framing.")
-
-    def _read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        return self.rfile.read(length) if length > 0 else b""
-
-    def send_bytes(self, status, body, content_type=GRAPH_JSON, headers=None):
-        self._status = status
-        self.record()   # before the client can see the answer
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("request-id", self.request_id)
-        self.send_header("client-request-id", self.client_request_id)
-        self.send_header("x-ms-ags-diagnostic", DIAGNOSTIC)
-        for name, value in (headers or {}).items():
-            self.send_header(name, str(value))
-        self.end_headers()
-        self._sent = True
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def send_json(self, status, obj, content_type=GRAPH_JSON, headers=None):
-        body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        self.send_bytes(status, body, content_type, headers)
-
-    def send_graph_error(self, err):
-        body = graph_error_body(err.code, err.message, self.request_id, self.client_request_id)
-        self.send_json(err.status, body, headers=err.headers)
+    def log_entry(self):
+        return {
+            "method": self.command,
+            "path": self.path,
+            "status": self._status,
+            "authorization": self.headers.get("Authorization") is not None,
+            "prefer": self.headers.get("Prefer"),
+            "time": self._started,
+        }
 
     def base_url(self):
         host = self.headers.get("Host")
@@ -233,45 +118,27 @@ class Handler(BaseHTTPRequestHandler):
             host = "%s:%d" % (h, p)
         return "http://" + host
 
-    def record(self):
-        """Add this request to the log once (control calls are not logged)."""
-        if self._control or self._recorded:
-            return
-        self._recorded = True
-        self.server.state.requests.add({
-            "method": self.command,
-            "path": self.path,
-            "status": self._status,
-            "authorization": self.headers.get("Authorization") is not None,
-            "prefer": self.headers.get("Prefer"),
-            "time": self._started,
-        })
-
     def dispatch(self):
         state = self.server.state
-        self.request_id = str(uuid.uuid4())
-        self.client_request_id = self.headers.get("client-request-id") or self.request_id
-        self._status = 0
-        self._sent = False
-        self._recorded = False
-        self._started = time.time()
         raw = self.path
         split = urllib.parse.urlsplit(raw)
         path, query = split.path, split.query
-        control = self._control = path.startswith("/_emulator/") or path == "/_emulator"
+        graph = path == "/v1.0" or path.startswith("/v1.0/")
+        self._control = path.startswith("/_emulator/") or path == "/_emulator"
         try:
             body = self.read_body()
-            if control:
-                self.control(path, body)
+            if self._control:
+                control.handle(self, path, body)
                 return
+            if graph and state.config.latency_ms:
+                time.sleep(state.config.latency())
             fault = state.faults.take(raw)
-            if fault is not None:
-                self.apply_fault(fault)
+            if fault is not None and faults.apply(self, fault):
                 return
             m = _TOKEN_PATH.match(path)
             if m:
                 self.token(urllib.parse.unquote(m.group(1)), body)
-            elif path == "/v1.0" or path.startswith("/v1.0/"):
+            elif graph:
                 self.graph(path, query)
             else:
                 raise GraphError(404, "NotFound", "No route for '%s'." % path)
@@ -290,24 +157,6 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
         finally:
             self.record()   # requests that got no answer (dropped connections)
-
-    def apply_fault(self, fault):
-        if fault.get("delay"):
-            time.sleep(fault["delay"])
-        if fault.get("drop"):
-            self._status = 0
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        headers = {}
-        if fault.get("retry_after") is not None:
-            ra = fault["retry_after"]
-            headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
-        self.send_graph_error(GraphError(fault["status"], fault["code"], fault["message"],
-                                         headers))
 
     # -- token endpoint ------------------------------------------------------------------
 
@@ -331,6 +180,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_json(200, answer, content_type=PLAIN_JSON,
                        headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
+
+    # -- Graph ------------------------------------------------------------------------------
+
 
     # -- Graph ------------------------------------------------------------------------------
 
@@ -371,6 +223,11 @@ class Handler(BaseHTTPRequestHandler):
         if len(segs) == 4 and lower[3] == "getallmessages" and (
                 (lower[0], lower[2]) in (("users", "chats"), ("teams", "channels"))):
             return self.all_messages(lower[0], segs[1], params)
+        if len(segs) >= 2 and lower[0] == "shares":
+            return media_routes.shares(self, segs, params, select)
+        found = message_key(segs)
+        if found is not None and found[1] and found[1][0].lower() == "hostedcontents":
+            return media_routes.hosted(self, found[0], found[1])
         bad = segs[-1] if segs else ""
         raise GraphError(400, "BadRequest", "Resource not found for the segment '%s'." % bad)
 
@@ -379,6 +236,7 @@ class Handler(BaseHTTPRequestHandler):
                                         cap=False)
         offset = 0
         if "$skiptoken" in params:
+            self.check_skiptoken_age(params["$skiptoken"])
             offset = paging.read_list_skiptoken(params["$skiptoken"], what)
         pg = paging.plan_list_page(len(items), top, offset)
         sel = params.get("$select")
@@ -387,15 +245,28 @@ class Handler(BaseHTTPRequestHandler):
             context += "(%s)" % ",".join(s.strip() for s in sel.split(",") if s.strip())
         body = {"@odata.context": context}
         if pg.next_state is not None:
-            q = ["$top=%d" % top, "$skiptoken=" + paging.make_list_skiptoken(what, pg.next_state[0])]
+            q = ["$top=%d" % top, "$skiptoken=" + self.issue_skiptoken(
+                paging.make_list_skiptoken(what, pg.next_state[0]))]
             if sel:
                 q.append("$select=" + paging.encode_query_value(sel))
             body["@odata.nextLink"] = "%s/v1.0/%s?%s" % (self.base_url(), what, "&".join(q))
         body["value"] = [select(x, params) for x in items[pg.start:pg.end]]
         self.send_json(200, body)
 
+
+    def check_skiptoken_age(self, token):
+        ttl = self.server.state.config.skiptoken_ttl
+        if ttl is not None and self.server.state.skiptokens.expired(token.replace(" ", "+"), ttl):
+            raise GraphError(400, "BadRequest", paging.EXPIRED_MESSAGE)
+
+    def issue_skiptoken(self, encoded):
+        """Note when a (URL-encoded) token is handed out; returns it."""
+        self.server.state.skiptokens.issued(urllib.parse.unquote(encoded))
+        return encoded
+
     def all_messages(self, kind, key, params):
-        tenant = self.server.state.tenant
+        state = self.server.state
+        tenant = state.tenant
         model = params.get("model")
         if model is not None and model not in ("A", "B"):
             raise GraphError(400, "BadRequest",
@@ -415,19 +286,25 @@ class Handler(BaseHTTPRequestHandler):
         scope = tenant.scope(kind, owner.get("id"))
         offset, page = 0, 0
         if "$skiptoken" in params:
+            self.check_skiptoken_age(params["$skiptoken"])
             offset, page = paging.read_skiptoken(params["$skiptoken"], kind, scope.id)
         prefer = "include-unknown-enum-members" in (self.headers.get("Prefer") or "").lower()
         idx = scope.select(clauses)
         pg = paging.plan_page(scope.key, len(idx), top, offset, page)
         items = [scope.rendered(idx[i], prefer) for i in range(pg.start, pg.end)]
+        next_state = pg.next_state
+        repeat_from = state.config.repeat_from_page()
+        if repeat_from is not None and page >= 1 and page + 1 >= repeat_from:
+            next_state = (offset, page)     # the link that led here: a loop
         base = self.base_url()
         parts = ['"@odata.context":' + json.dumps(base + "/v1.0/$metadata#Collection(chatMessage)"),
                  '"@odata.count":%d' % len(items)]
-        if pg.next_state is not None:
+        if next_state is not None:
             q = []
             if top_raw is not None:
                 q.append("$top=%d" % top_raw)
-            q.append("$skiptoken=" + paging.make_skiptoken(kind, scope.id, *pg.next_state))
+            q.append("$skiptoken=" + self.issue_skiptoken(
+                paging.make_skiptoken(kind, scope.id, *next_state)))
             if filter_text is not None:
                 q.append("$filter=" + paging.encode_query_value(filter_text))
             if model is not None:
@@ -440,58 +317,6 @@ class Handler(BaseHTTPRequestHandler):
             parts.append('"@odata.nextLink":null')
         body = "{" + ",".join(parts) + ',"value":[' + ",".join(items) + "]}"
         self.send_bytes(200, body.encode("utf-8"))
-
-    # -- control API -----------------------------------------------------------------------------
-
-    def control(self, path, body):
-        state = self.server.state
-        route = (self.command, path.rstrip("/"))
-        if route == ("GET", "/_emulator/tenant"):
-            return self.send_bytes(200, state.tenant.snapshot_bytes(), PLAIN_JSON)
-        if route == ("GET", "/_emulator/requests"):
-            return self.send_json(200, state.requests.list(), PLAIN_JSON)
-        if route == ("POST", "/_emulator/requests/clear"):
-            return self.send_json(200, {"cleared": state.requests.clear()}, PLAIN_JSON)
-        if route == ("POST", "/_emulator/faults"):
-            try:
-                spec = json.loads(body.decode("utf-8") or "null")
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise GraphError(400, "BadRequest", "Body is not JSON: %s" % exc)
-            return self.send_json(201, state.faults.add(spec), PLAIN_JSON)
-        if route == ("GET", "/_emulator/faults"):
-            return self.send_json(200, state.faults.list(), PLAIN_JSON)
-        if route == ("DELETE", "/_emulator/faults"):
-            return self.send_json(200, {"cleared": state.faults.clear()}, PLAIN_JSON)
-        if route == ("POST", "/_emulator/tokens/expire"):
-            return self.send_json(200, {"expired": state.authority.expire_all()}, PLAIN_JSON)
-        if route == ("GET", "/_emulator/health"):
-            return self.send_json(200, {"status": "ok"}, PLAIN_JSON)
-        if route == ("POST", "/_emulator/shutdown"):
-            self.close_connection = True
-            self.send_json(200, {"status": "shutting down"}, PLAIN_JSON)
-            threading.Thread(target=state.server.shutdown, daemon=True).start()
-            return None
-        raise GraphError(404, "NotFound", "No control route %s %s." % route)
-
-
-def split_segments(path):
-    """'/users('x')/chats/getallMessages' -> ['users', 'x', 'chats', 'getallMessages'].
-    Segments are percent-decoded after splitting, so an encoded '/' stays inside
-    its segment; a keyed segment name('key') becomes two segments."""
-    out = []
-    for raw in path.split("/"):
-        if raw == "":
-            continue
-        seg = urllib.parse.unquote(raw)
-        m = _KEYED_SEGMENT.match(seg)
-        if m:
-            key = m.group(2)
-            if len(key) >= 2 and key[0] == "'" and key[-1] == "'":
-                key = key[1:-1].replace("''", "'")
-            out.extend([m.group(1), key])
-        else:
-            out.append(seg)
-    return out
 
 
 def select(obj, params):

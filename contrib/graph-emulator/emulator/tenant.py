@@ -14,6 +14,7 @@ systemEventMessage is served as unknownFutureValue.
     teams.json               [team, ...]      as served by GET /v1.0/teams
     chats/<userId>.json      [message, ...]   stream of that user's chats scope
     channels/<teamId>.json   [message, ...]   stream of that team's channels scope
+    media.json               files and hosted contents (optional, see media.py)
 
 File names escape '%' as %25 and '/' as %2F. Streams are served verbatim: no
 quirks are added to a loaded tenant (write any duplicates you want into it).
@@ -26,6 +27,7 @@ import sys
 import threading
 
 from . import timeutil
+from .media import Media
 
 SYSTEM = "systemEventMessage"
 UNKNOWN = "unknownFutureValue"
@@ -33,6 +35,18 @@ UNKNOWN = "unknownFutureValue"
 
 def file_name(ident):
     return ident.replace("%", "%25").replace("/", "%2F") + ".json"
+
+
+def container_of(msg):
+    """The chat id of a chat message, the channel id of a channel message, or None."""
+    if not isinstance(msg, dict):
+        return None
+    if isinstance(msg.get("chatId"), str):
+        return msg["chatId"]
+    ident = msg.get("channelIdentity")
+    if isinstance(ident, dict) and isinstance(ident.get("channelId"), str):
+        return ident["channelId"]
+    return None
 
 
 def _compact(obj):
@@ -92,15 +106,19 @@ class Scope:
 
 
 class Tenant:
-    def __init__(self, tenant_id, users, teams, chat_streams, channel_streams):
+    def __init__(self, tenant_id, users, teams, chat_streams, channel_streams, media=None,
+                 seed=1):
         self.tenant_id = tenant_id
         self.users = users
         self.teams = teams
         self.chat_streams = chat_streams        # userId -> [message]
         self.channel_streams = channel_streams  # teamId -> [message]
+        self.media = media if media is not None else Media(seed)
         self._scopes = {}
         self._lock = threading.Lock()
         self._snapshot = None
+        self._generation = 0        # bumped by every change of a stream
+        self._message_keys = None
 
     # -- lookups -------------------------------------------------------------
 
@@ -121,6 +139,44 @@ class Tenant:
                 return t
         return None
 
+    def streams(self, kind):
+        return self.chat_streams if kind == "users" else self.channel_streams
+
+    def all_messages(self):
+        for streams in (self.chat_streams, self.channel_streams):
+            for stream in list(streams.values()):
+                yield from stream
+
+    def has_message(self, container, ident):
+        """Is there a message `ident` in chat or channel `container`?"""
+        with self._lock:
+            keys, generation = self._message_keys, self._generation
+        if keys is None:
+            keys = {(container_of(m), m.get("id")) for m in self.all_messages()
+                    if isinstance(m, dict)}
+            with self._lock:
+                if self._generation == generation:
+                    self._message_keys = keys
+        return (container, ident) in keys
+
+    def scan_media(self):
+        """Register files and hosted contents the messages mention (media.scan)."""
+        self.media.scan(self.all_messages())
+
+    # -- live changes (live.py) --------------------------------------------------
+
+    def set_streams(self, changes):
+        """Replace some scopes' streams at once: changes is a list of
+        (kind, owner id, new stream). Requests already running keep the
+        Scope they started with; later ones see the new streams."""
+        with self._lock:
+            for kind, ident, stream in changes:
+                self.streams(kind)[ident] = stream
+                self._scopes.pop((kind, ident), None)
+            self._snapshot = None
+            self._generation += 1
+            self._message_keys = None
+
     def scope(self, kind, ident):
         with self._lock:
             s = self._scopes.get((kind, ident))
@@ -133,20 +189,30 @@ class Tenant:
     # -- control API -----------------------------------------------------------
 
     def snapshot_bytes(self):
-        """GET /_emulator/tenant body (built once; the tenant never changes)."""
+        """GET /_emulator/tenant body (built once, again after a live change).
+        Built outside the lock: hashing big files must not stall requests."""
         with self._lock:
-            if self._snapshot is None:
-                body = {
-                    "tenantId": self.tenant_id,
-                    "users": self.users,
-                    "teams": self.teams,
-                    "chatMessages": {str(u.get("id")): self.chat_streams.get(u.get("id"), [])
-                                     for u in self.users},
-                    "channelMessages": {str(t.get("id")): self.channel_streams.get(t.get("id"), [])
-                                        for t in self.teams},
-                }
-                self._snapshot = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            return self._snapshot
+            if self._snapshot is not None:
+                return self._snapshot
+            generation = self._generation
+            chat = {str(u.get("id")): self.chat_streams.get(u.get("id"), []) for u in self.users}
+            channel = {str(t.get("id")): self.channel_streams.get(t.get("id"), [])
+                       for t in self.teams}
+        media = self.media.snapshot()
+        body = {
+            "tenantId": self.tenant_id,
+            "users": self.users,
+            "teams": self.teams,
+            "chatMessages": chat,
+            "channelMessages": channel,
+            "files": media["files"],
+            "hostedContents": media["hostedContents"],
+        }
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        with self._lock:
+            if self._generation == generation:
+                self._snapshot = data
+        return data
 
     # -- samples ---------------------------------------------------------------
 
@@ -169,8 +235,12 @@ class Tenant:
                 tid = self.teams[0].get("id")
                 self.channel_streams[tid] = _merge(self.channel_streams.get(tid, []),
                                                    channel_msgs, rng)
-        self._scopes.clear()
-        self._snapshot = None
+        self.media.scan(list(chat_msgs) + list(channel_msgs))
+        with self._lock:
+            self._scopes.clear()
+            self._snapshot = None
+            self._generation += 1
+            self._message_keys = None
 
     # -- disk ------------------------------------------------------------------
 
@@ -194,6 +264,7 @@ class Tenant:
         for t in self.teams:
             write(os.path.join(directory, "channels", file_name(t["id"])),
                   self.channel_streams.get(t["id"], []))
+        write(os.path.join(directory, "media.json"), self.media.to_json())
 
 
 def _merge(stream, extra, rng):
@@ -222,9 +293,11 @@ def _as_list(obj, path):
     return obj
 
 
-def load_tenant_dir(directory, tenant_id=None, default_tenant_id=None):
+def load_tenant_dir(directory, tenant_id=None, default_tenant_id=None, seed=1):
     """Read a tenant written by dump() (or by hand). tenant_id (from the
-    command line) overrides tenant.json, which overrides default_tenant_id."""
+    command line) overrides tenant.json, which overrides default_tenant_id.
+    media.json (optional) describes files and hosted contents; whatever the
+    messages mention beyond it is registered with defaults (seeded by `seed`)."""
     meta_path = os.path.join(directory, "tenant.json")
     meta = _read_json(meta_path) if os.path.exists(meta_path) else {}
     tid = tenant_id or meta.get("tenantId") or default_tenant_id
@@ -240,7 +313,11 @@ def load_tenant_dir(directory, tenant_id=None, default_tenant_id=None):
         p = os.path.join(directory, "channels", file_name(str(t.get("id"))))
         if os.path.exists(p):
             channel_streams[t.get("id")] = _as_list(_read_json(p), p)
-    return Tenant(tid, users, teams, chat_streams, channel_streams)
+    media_path = os.path.join(directory, "media.json")
+    media = Media.from_json(_read_json(media_path), seed) if os.path.exists(media_path) else None
+    tenant = Tenant(tid, users, teams, chat_streams, channel_streams, media, seed)
+    tenant.scan_media()
+    return tenant
 
 
 # -- samples -------------------------------------------------------------------
