@@ -7,7 +7,7 @@
  * hash_bytes() of "<kind>/<owner name>" stored big-endian:
  *
  *   meta    "schema"                         -> schema version (u32)
- *   lists   <kind> <name>                    -> list record + Graph id + JSON
+ *   lists   <kind> <name>                    -> Graph id, displayName, label
  *           <kind>                           -> list state (complete, time)
  *   scopes  <kind> <owner name>              -> scope record + next link
  *   conts   <scope hash:8> <container name>  -> container record + Graph id
@@ -17,6 +17,8 @@
  *                                            -> mtime + message name
  *   atts    <scope hash:8> <container hash:8> <message name hash:8> <name>
  *                                            -> attachment record + strings
+ *   names   <scope hash:8> <readable name>   -> container name (by-name)
+ *           <scope hash:8>                   -> when the names were fetched
  *
  * <kind> is 'u' for users and their chats, 't' for teams and their channels.
  * A message's file bytes are stored ready to serve, so st_size is known
@@ -45,6 +47,7 @@ struct list_state {
 struct list_entry {
 	char *id;	   /* Graph id, malloc'd */
 	char *display;	   /* displayName or NULL, malloc'd */
+	char *label;	   /* readable name (UPN or displayName) or NULL */
 };
 
 #define SCOPE_COMPLETE 0x1u
@@ -97,7 +100,7 @@ void cache_abort(struct cache_txn *t);
 
 /* Stores list entry @name of @kind.  Returns 0 or a negative errno. */
 int cache_list_put(struct cache_txn *t, char kind, const char *name,
-		   const char *id, const char *display);
+		   const char *id, const char *display, const char *label);
 
 /* Marks list @kind complete with @count entries at time @now_ns. */
 int cache_list_complete(struct cache_txn *t, char kind, uint32_t count,
@@ -243,5 +246,26 @@ int cache_att_set_meta(struct cache *c, uint64_t sh, const char *cont,
 /* Calls @fn for each attachment of @msg (@rec: struct att_rec *, no strings) */
 int cache_att_foreach(struct cache *c, uint64_t sh, const char *cont,
 		      const char *msg, cache_name_fn fn, void *ctx);
+
+/*
+ * Replaces the readable names of scope @sh's chats or channels by the @n
+ * pairs (@readable[i] -> container file name @cont[i]), fetched at @now_ns.
+ * Returns 0 or -errno.
+ */
+int cache_names_replace(struct cache *c, uint64_t sh,
+			char *const *readable, char *const *cont, size_t n,
+			int64_t now_ns);
+
+/* When the names of @sh were fetched: 0, or -ENOENT if never. */
+int cache_names_state(struct cache *c, uint64_t sh, int64_t *fetched_ns);
+
+/* Copies the container name for @readable into @cont (256 bytes). */
+int cache_names_get(struct cache *c, uint64_t sh, const char *readable,
+		    char *cont);
+
+/* Calls @fn for each readable name of @sh (@rec: the container name, a
+ * NUL-terminated string). */
+int cache_names_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
+			void *ctx);
 
 #endif

@@ -21,6 +21,10 @@ enum node_type {
 	NODE_MSG,      /* .../<message>.json */
 	NODE_ATTDIR,   /* .../<message>.attachments */
 	NODE_ATT,      /* .../<message>.attachments/<file> */
+	NODE_BN_ROOT,  /* /by-name */
+	NODE_BN_LIST,  /* /by-name/users, /by-name/teams */
+	NODE_BN_OWNER, /* /by-name/users/<readable user> */
+	NODE_BN_LINK,  /* /by-name/users/<readable user>/<readable chat> */
 };
 
 #define INO_ROOT 1

@@ -9,6 +9,8 @@
  *   .../<message>.json                     NODE_MSG
  *   .../<message>.attachments              NODE_ATTDIR
  *   .../<message>.attachments/<file>       NODE_ATT
+ *   /by-name, /by-name/users, /by-name/teams,
+ *   /by-name/users/<name>/<chat name>      NODE_BN_* (see byname.h)
  *
  * The FUSE operations (fs.c) ask this module; it answers from the cache and
  * starts crawls, metadata calls and downloads where the answer needs them.
@@ -27,6 +29,7 @@
 #include "jobs.h"
 #include "nodes.h"
 
+struct byname;
 struct cache;
 struct crawler;
 struct fetcher;
@@ -59,7 +62,8 @@ struct listing {
  * Returns 0 or -errno.
  */
 int tree_new(struct cache *c, struct crawler *cr, struct fetcher *fe,
-	     struct graph *g, const struct opts *o, struct tree **out);
+	     struct byname *bn, struct graph *g, const struct opts *o,
+	     struct tree **out);
 
 void tree_free(struct tree *t);
 
@@ -127,6 +131,13 @@ void tree_close(struct tree_file *f);
  */
 ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 		   char *buf, size_t size);
+
+/*
+ * Writes the target of symbolic link @p into @buf of @size bytes.
+ * Returns 0 or -errno.
+ */
+int tree_readlink(struct tree *t, const struct path *p, char *buf,
+		  size_t size, jobs_cancel_fn cancel, void *arg);
 
 /* Fills @sv: names up to 255 bytes, files = messages stored, blocks =
  * the cache's size. */

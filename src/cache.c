@@ -15,7 +15,7 @@
 
 struct cache {
 	MDB_env *env;
-	MDB_dbi meta, lists, scopes, conts, msgs, attdirs, atts;
+	MDB_dbi meta, lists, scopes, conts, msgs, attdirs, atts, names;
 };
 
 /* An attachment record as stored, followed by its strings and bytes. */
@@ -141,9 +141,9 @@ static int open_dbs(struct cache *c)
 {
 	static const char *const names[] = {"meta",  "lists",   "scopes",
 					     "conts", "msgs",    "attdirs",
-					     "atts"};
+					     "atts",  "names"};
 	MDB_dbi *dbis[] = {&c->meta,  &c->lists,   &c->scopes, &c->conts,
-			   &c->msgs,  &c->attdirs, &c->atts};
+			   &c->msgs,  &c->attdirs, &c->atts,   &c->names};
 	MDB_txn *txn;
 	MDB_val k = {6, "schema"}, v;
 	uint32_t version = SCHEMA_VERSION;
@@ -259,24 +259,29 @@ void cache_abort(struct cache_txn *t)
 }
 
 int cache_list_put(struct cache_txn *t, char kind, const char *name,
-		   const char *id, const char *display)
+		   const char *id, const char *display, const char *label)
 {
+	const char *parts[3] = {id, display ? display : "",
+				label ? label : ""};
 	unsigned char kb[KEY_MAX];
-	size_t il = strlen(id), dl = display ? strlen(display) : 0;
+	size_t len[3], total = 0;
 	MDB_val k, v;
+	char *p;
 	int rc = kind_key(kb, kind, name, &k);
 
 	if (rc)
 		return rc;
-	v.mv_size = il + dl + 2;
+	for (int i = 0; i < 3; i++)
+		total += (len[i] = strlen(parts[i])) + 1;
+	v.mv_size = total;
 	rc = mdb_put(t->txn, t->c->lists, &k, &v, MDB_RESERVE);
 	if (rc)
 		return fail("storing a list entry", rc);
-	memcpy(v.mv_data, id, il + 1);
-	if (display)
-		memcpy((char *)v.mv_data + il + 1, display, dl + 1);
-	else
-		((char *)v.mv_data)[il + 1] = '\0';
+	p = v.mv_data;
+	for (int i = 0; i < 3; i++) {
+		memcpy(p, parts[i], len[i] + 1);
+		p += len[i] + 1;
+	}
 	return 0;
 }
 
@@ -327,14 +332,16 @@ int cache_list_get(struct cache *c, char kind, const char *name,
 		return rc;
 	rc = mdb_get(txn, c->lists, &k, &v);
 	if (!rc) {
-		const char *id = v.mv_data;
-		size_t il = strnlen(id, v.mv_size);
+		const char *p = v.mv_data, *end = p + v.mv_size;
+		char **out[3] = {&e->id, &e->display, &e->label};
 
-		e->id = strndup(id, il);
-		if (il + 1 < v.mv_size && id[il + 1])
-			e->display = strndup(id + il + 1,
-					     strnlen(id + il + 1,
-						     v.mv_size - il - 1));
+		for (int i = 0; i < 3 && p < end; i++) {
+			size_t n = strnlen(p, (size_t)(end - p));
+
+			if (n || i == 0)
+				*out[i] = strndup(p, n);
+			p += n + 1;
+		}
 		if (!e->id)
 			rc = ENOMEM;
 	}
@@ -348,7 +355,8 @@ void cache_list_entry_free(struct list_entry *e)
 {
 	free(e->id);
 	free(e->display);
-	e->id = e->display = NULL;
+	free(e->label);
+	e->id = e->display = e->label = NULL;
 }
 
 /* Turns a value into the record handed to a listing callback. */
@@ -407,6 +415,7 @@ static int walk_prefix(struct cache *c, MDB_dbi dbi, const void *prefix,
 		struct att_rec ar;
 		struct scope_rec sr;
 		int64_t t;
+		char name[NAME_MAX_BYTES + 1];
 	} scratch;
 	MDB_txn *txn;
 	MDB_cursor *cur;
@@ -766,6 +775,29 @@ int cache_msg_foreach(struct cache *c, uint64_t sh, const char *cont,
 	return walk_prefix(c, c->msgs, prefix, 16, decode_msg, fn, ctx);
 }
 
+/* Deletes every key of @dbi that begins with the @plen bytes at @prefix. */
+static int delete_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
+			 size_t plen)
+{
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+
+	if (rc)
+		return rc;
+	for (;;) {
+		MDB_val k = {plen, (void *)prefix}, v;
+
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc || k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
+			break;
+		rc = mdb_cursor_del(cur, 0);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Builds "<sh><hash of cont><hash of msg><name>" for the atts database. */
 static int att_key(unsigned char *buf, uint64_t sh, const char *cont,
 		   const char *msg, const char *name, MDB_val *k)
@@ -820,7 +852,6 @@ int cache_att_replace(struct cache_txn *t, uint64_t sh, const char *cont,
 		      size_t n, int64_t mtime_ns)
 {
 	unsigned char kb[KEY_MAX];
-	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc = att_key(kb, sh, cont, msg, "", &k);
 	size_t ml = strlen(msg);
@@ -828,18 +859,8 @@ int cache_att_replace(struct cache_txn *t, uint64_t sh, const char *cont,
 	if (rc)
 		return rc;
 	/* Drop what an older version of the message had. */
-	rc = mdb_cursor_open(t->txn, t->c->atts, &cur);
+	rc = delete_prefix(t->txn, t->c->atts, kb, 24);
 	if (rc)
-		return fail("opening a cursor", rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	     !rc && k.mv_size >= 24 && !memcmp(k.mv_data, kb, 24);
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT)) {
-		rc = mdb_cursor_del(cur, 0);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	if (rc && rc != MDB_NOTFOUND)
 		return fail("removing attachments", rc);
 	for (size_t i = 0; i < n; i++) {
 		rc = att_key(kb, sh, cont, msg, atts[i].name, &k);
@@ -1043,4 +1064,114 @@ int cache_att_foreach(struct cache *c, uint64_t sh, const char *cont,
 	if (rc)
 		return rc;
 	return walk_prefix(c, c->atts, prefix, 24, decode_att, fn, ctx);
+}
+
+int cache_names_replace(struct cache *c, uint64_t sh,
+			char *const *readable, char *const *cont, size_t n,
+			int64_t now_ns)
+{
+	unsigned char kb[KEY_MAX];
+	struct cache_txn *t;
+	MDB_val k, v;
+	int rc = cache_write_begin(c, &t);
+
+	if (rc)
+		return rc;
+	put_be64(kb, sh);
+	k.mv_data = kb;
+	k.mv_size = 8;
+	rc = delete_prefix(t->txn, c->names, kb, 8);
+	if (rc)
+		goto out;
+	for (size_t i = 0; !rc && i < n; i++) {
+		size_t rl = strlen(readable[i]);
+
+		if (rl > NAME_MAX_BYTES)
+			continue;
+		memcpy(kb + 8, readable[i], rl);
+		k.mv_size = 8 + rl;
+		v.mv_data = cont[i];
+		v.mv_size = strlen(cont[i]);
+		rc = mdb_put(t->txn, c->names, &k, &v, 0);
+	}
+	if (!rc) {
+		k.mv_size = 8;
+		v.mv_data = &now_ns;
+		v.mv_size = sizeof(now_ns);
+		rc = mdb_put(t->txn, c->names, &k, &v, 0);
+	}
+out:
+	if (rc) {
+		cache_abort(t);
+		return fail("storing readable names", rc);
+	}
+	return cache_commit(t);
+}
+
+int cache_names_state(struct cache *c, uint64_t sh, int64_t *fetched_ns)
+{
+	unsigned char kb[8];
+	MDB_val k = {8, kb}, v;
+	MDB_txn *txn;
+	int rc = read_begin(c, &txn);
+
+	if (rc)
+		return rc;
+	put_be64(kb, sh);
+	rc = mdb_get(txn, c->names, &k, &v);
+	if (!rc && v.mv_size == sizeof(*fetched_ns))
+		memcpy(fetched_ns, v.mv_data, sizeof(*fetched_ns));
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	return rc ? fail("reading readable names", rc) : 0;
+}
+
+int cache_names_get(struct cache *c, uint64_t sh, const char *readable,
+		    char *cont)
+{
+	unsigned char kb[KEY_MAX];
+	size_t rl = strlen(readable);
+	MDB_val k = {8 + rl, kb}, v;
+	MDB_txn *txn;
+	int rc;
+
+	if (rl > NAME_MAX_BYTES)
+		return -ENOENT;
+	put_be64(kb, sh);
+	memcpy(kb + 8, readable, rl);
+	rc = read_begin(c, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_get(txn, c->names, &k, &v);
+	if (!rc) {
+		size_t n = v.mv_size > NAME_MAX_BYTES ? NAME_MAX_BYTES
+						      : v.mv_size;
+
+		memcpy(cont, v.mv_data, n);
+		cont[n] = '\0';
+	}
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	return rc ? fail("reading readable names", rc) : 0;
+}
+
+static const void *decode_name(const MDB_val *v, void *scratch)
+{
+	char *out = scratch;
+	size_t n = v->mv_size > NAME_MAX_BYTES ? NAME_MAX_BYTES : v->mv_size;
+
+	memcpy(out, v->mv_data, n);
+	out[n] = '\0';
+	return out;
+}
+
+int cache_names_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
+			void *ctx)
+{
+	unsigned char prefix[8];
+
+	put_be64(prefix, sh);
+	return walk_prefix(c, c->names, prefix, 8, decode_name, fn, ctx);
 }

@@ -538,7 +538,7 @@ static int store_list_page(void *ctx, struct json_object *page,
 	if (rc)
 		return rc;
 	for (size_t i = 0; !rc && i < json_object_array_length(value); i++) {
-		const char *id, *display = NULL;
+		const char *id, *display = NULL, *label;
 
 		item = json_object_array_get_idx(value, i);
 		if (!json_object_object_get_ex(item, "id", &v) ||
@@ -550,7 +550,13 @@ static int store_list_page(void *ctx, struct json_object *page,
 		if (json_object_object_get_ex(item, "displayName", &v) &&
 		    json_object_is_type(v, json_type_string))
 			display = json_object_get_string(v);
-		rc = cache_list_put(t, w->kind, name, id, display);
+		/* Users go by their sign-in name, teams by their name. */
+		label = display;
+		if (w->kind == 'u' &&
+		    json_object_object_get_ex(item, "userPrincipalName", &v) &&
+		    json_object_is_type(v, json_type_string))
+			label = json_object_get_string(v);
+		rc = cache_list_put(t, w->kind, name, id, display, label);
 		w->count++;
 	}
 	if (rc) {

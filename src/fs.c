@@ -338,6 +338,23 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	char target[4 * NAME_MAX_BYTES + 64];
+	struct path p;
+	int rc;
+
+	if (!node_or_stale(req, ino, &p))
+		return;
+	rc = tree_readlink(fs->tree, &p, target, sizeof(target), interrupted,
+			   req);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, target);
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -585,6 +602,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.read = op_read,
 	.release = op_release,
 	.statfs = op_statfs,
+	.readlink = op_readlink,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.ioctl = op_ioctl,

@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "byname.h"
 #include "control.h"
 #include "core.h"
 #include "crawl.h"
@@ -53,6 +54,7 @@ static void catch_hup(struct crawler *cr)
 static int mount_run(struct core *c)
 {
 	struct fetcher *fetcher = NULL;
+	struct byname *byname = NULL;
 	struct tree *tree = NULL;
 	struct fs *fs = NULL;
 	struct fuse_session *se = NULL;
@@ -65,7 +67,9 @@ static int mount_run(struct core *c)
 		return 1;
 	if (fetcher_new(content_dir, o->att_cache_bytes, c->graph, o->offline,
 			&fetcher) ||
-	    tree_new(c->cache, c->crawler, fetcher, c->graph, o, &tree) ||
+	    byname_new(c->cache, c->crawler, c->graph, o->offline, &byname) ||
+	    tree_new(c->cache, c->crawler, fetcher, byname, c->graph, o,
+		     &tree) ||
 	    fs_new(tree, c->crawler, o, &fs))
 		goto out;
 	if (fuse_opt_add_arg(&o->args, "-oro,default_permissions,"
@@ -107,6 +111,8 @@ out_unmount:
 	c->crawler = NULL;
 	fetcher_free(fetcher);
 	fetcher = NULL;
+	byname_free(byname);
+	byname = NULL;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -115,9 +121,10 @@ out_session:
 out:
 	fs_free(fs);
 	tree_free(tree);
-	if (fetcher) {
+	if (fetcher || byname) {
 		graph_cancel(c->graph);
 		fetcher_free(fetcher);
+		byname_free(byname);
 	}
 	free(content_dir);
 	return status;

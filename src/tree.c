@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "attach.h"
+#include "byname.h"
 #include "cache.h"
 #include "crawl.h"
 #include "fetch.h"
@@ -30,6 +31,7 @@ struct tree {
 	struct cache *cache;
 	struct crawler *crawler;
 	struct fetcher *fetcher;
+	struct byname *byname;
 	struct graph *graph;
 	const struct opts *opts;
 	uid_t uid;
@@ -81,7 +83,8 @@ static int load_fixed(struct fixed_list *l, const char *list)
 }
 
 int tree_new(struct cache *c, struct crawler *cr, struct fetcher *fe,
-	     struct graph *g, const struct opts *o, struct tree **out)
+	     struct byname *bn, struct graph *g, const struct opts *o,
+	     struct tree **out)
 {
 	struct tree *t = calloc(1, sizeof(*t));
 	int rc = 0;
@@ -91,6 +94,7 @@ int tree_new(struct cache *c, struct crawler *cr, struct fetcher *fe,
 	t->cache = c;
 	t->crawler = cr;
 	t->fetcher = fe;
+	t->byname = bn;
 	t->graph = g;
 	t->opts = o;
 	t->uid = getuid();
@@ -176,10 +180,23 @@ int tree_child(const struct path *dir, const char *name, struct path *c)
 		return -ENOENT;
 	switch (dir->type) {
 	case NODE_ROOT:
+	case NODE_BN_ROOT:
+		if (dir->type == NODE_ROOT && !strcmp(name, "by-name")) {
+			c->type = NODE_BN_ROOT;
+			return 0;
+		}
 		if (strcmp(name, "users") && strcmp(name, "teams"))
 			return -ENOENT;
-		c->type = NODE_LIST;
+		c->type = dir->type == NODE_ROOT ? NODE_LIST : NODE_BN_LIST;
 		c->kind = name[0];
+		return 0;
+	case NODE_BN_LIST:
+		c->type = NODE_BN_OWNER;
+		c->owner = name;
+		return 0;
+	case NODE_BN_OWNER:
+		c->type = NODE_BN_LINK;
+		c->cont = name;
 		return 0;
 	case NODE_LIST:
 		c->type = NODE_OWNER;
@@ -424,11 +441,33 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 	*settled = 1;
 	switch (p->type) {
 	case NODE_ROOT:
+	case NODE_BN_ROOT:
 		tm = list_time(t, 'u', NULL);
 		t2 = list_time(t, 't', NULL);
 		*settled = tm && t2;
-		fill(t, st, ino, 1, 4, 0, tm > t2 ? tm : t2);
+		fill(t, st, ino, 1, p->type == NODE_ROOT ? 5 : 4, 0,
+		     tm > t2 ? tm : t2);
 		return 0;
+	case NODE_BN_LIST:
+		tm = list_time(t, p->kind, NULL);
+		*settled = tm != 0;
+		fill(t, st, ino, 1, 2, 0, tm);
+		st->st_nlink = 1; /* subdirectories not counted: unknown */
+		return 0;
+	case NODE_BN_OWNER:
+		rc = byname_owner(t->byname, p->kind, p->owner, msg, cancel,
+				  arg);
+		if (!rc)
+			fill(t, st, ino, 1, 2, 0, list_time(t, p->kind, NULL));
+		return rc;
+	case NODE_BN_LINK:
+		rc = tree_readlink(t, p, msg, sizeof(msg), cancel, arg);
+		if (!rc) {
+			fill(t, st, ino, 0, 1, strlen(msg),
+			     list_time(t, p->kind, NULL));
+			st->st_mode = S_IFLNK | 0777;
+		}
+		return rc;
 	case NODE_LIST:
 		tm = list_time(t, p->kind, &count);
 		*settled = tm || fixed_for(t, p->kind);
@@ -600,6 +639,25 @@ static int list_entry(void *ctx, const char *name, size_t len,
 	return w->rc;
 }
 
+/* Adds a /by-name entry: a directory of an owner or a link to a chat. */
+static int byname_entry(void *ctx, const char *readable, const char *target)
+{
+	struct list_walk *w = ctx;
+	struct path c;
+	struct stat st;
+	int64_t tm = list_time(w->t, w->dir->kind, NULL);
+
+	(void)target;
+	if (tree_child(w->dir, readable, &c))
+		return 0;
+	fill(w->t, &st, tree_ino(&c), c.type == NODE_BN_OWNER, 2, 0, tm);
+	if (c.type == NODE_BN_LINK) {
+		st.st_mode = S_IFLNK | 0777;
+		st.st_nlink = 0; /* size known on stat */
+	}
+	return listing_add(w->l, readable, strlen(readable), &st);
+}
+
 /* Adds the one entry of a fixed directory, with its attributes. */
 static int list_fixed(struct tree *t, const struct path *dir,
 		      const char *name, struct listing *l)
@@ -619,14 +677,33 @@ int tree_list(struct tree *t, const struct path *p, struct listing *l,
 	struct list_walk w = {t, p, l, 0};
 	uint64_t sh = p->owner ? cache_scope_hash(p->kind, p->owner) : 0;
 	struct fixed_list *fl;
-	char msg[NAME_MAX_BYTES + 1];
+	char msg[NAME_MAX_BYTES + 1], *id = NULL;
 	int64_t tm;
 	int rc = 0;
 
 	switch (p->type) {
 	case NODE_ROOT:
 		rc = list_fixed(t, p, "users", l);
+		if (!rc)
+			rc = list_fixed(t, p, "teams", l);
+		return rc ? rc : list_fixed(t, p, "by-name", l);
+	case NODE_BN_ROOT:
+		rc = list_fixed(t, p, "users", l);
 		return rc ? rc : list_fixed(t, p, "teams", l);
+	case NODE_BN_LIST:
+		return byname_owners(t->byname, p->kind, byname_entry, &w,
+				     cancel, arg);
+	case NODE_BN_OWNER:
+		rc = byname_owner(t->byname, p->kind, p->owner, msg, cancel,
+				  arg);
+		if (!rc)
+			rc = owner_id(t, p->kind, msg, &id, cancel, arg);
+		if (!rc) {
+			rc = byname_conts(t->byname, p->kind, msg, id,
+					  byname_entry, &w, cancel, arg);
+			free(id);
+		}
+		return rc;
 	case NODE_LIST:
 		fl = fixed_for(t, p->kind);
 		if (fl) {
@@ -875,4 +952,29 @@ void tree_statfs(struct tree *t, struct statvfs *sv)
 	sv->f_blocks = (fsblkcnt_t)((bytes + 4095) / 4096);
 	sv->f_files = (fsfilcnt_t)count;
 	sv->f_namemax = NAME_MAX_BYTES;
+}
+
+int tree_readlink(struct tree *t, const struct path *p, char *buf,
+		  size_t size, jobs_cancel_fn cancel, void *arg)
+{
+	char owner[NAME_MAX_BYTES + 1], cont[NAME_MAX_BYTES + 1], *id;
+	int rc;
+
+	if (p->type != NODE_BN_LINK)
+		return -EINVAL;
+	rc = byname_owner(t->byname, p->kind, p->owner, owner, cancel, arg);
+	if (!rc)
+		rc = owner_id(t, p->kind, owner, &id, cancel, arg);
+	if (rc)
+		return rc;
+	rc = byname_cont(t->byname, p->kind, owner, id, p->cont, cont, cancel,
+			 arg);
+	free(id);
+	if (rc)
+		return rc;
+	if ((size_t)snprintf(buf, size, "../../../%s/%s/%s/%s",
+			     p->kind == 'u' ? "users" : "teams", owner,
+			     scope_dir(p->kind), cont) >= size)
+		return -ENAMETOOLONG;
+	return 0;
 }

@@ -88,9 +88,9 @@ int main(void)
 	r.messages = 2;
 	r.next_link = "https://graph/next?$skiptoken=x%3d";
 	CHECK(cache_scope_put(tx, 'u', "alice", &r) == 0);
-	CHECK(cache_list_put(tx, 'u', "alice", "id-a", "Alice") == 0);
-	CHECK(cache_list_put(tx, 'u', "bob", "id-b", NULL) == 0);
-	CHECK(cache_list_put(tx, 't', "team", "id-t", "Team") == 0);
+	CHECK(cache_list_put(tx, 'u', "alice", "id-a", "Alice", "alice@contoso.com") == 0);
+	CHECK(cache_list_put(tx, 'u', "bob", "id-b", NULL, NULL) == 0);
+	CHECK(cache_list_put(tx, 't', "team", "id-t", "Team", "Team") == 0);
 	CHECK(cache_list_complete(tx, 'u', 2, 5) == 0);
 	CHECK(cache_commit(tx) == 0);
 
@@ -104,8 +104,28 @@ int main(void)
 	CHECK(cache_list_get(c, 'u', "alice", &e) == 0);
 	CHECK_STR(e.id, "id-a");
 	CHECK(e.display && !strcmp(e.display, "Alice"));
+	CHECK(e.label && !strcmp(e.label, "alice@contoso.com"));
+	cache_list_entry_free(&e);
+	CHECK(cache_list_get(c, 'u', "bob", &e) == 0);
+	CHECK(!e.display && !e.label);
 	cache_list_entry_free(&e);
 	CHECK(cache_list_get(c, 'u', "carol", &e) == -ENOENT);
+
+	/* Readable names are replaced whole. */
+	{
+		char *r1[] = {"Budget talk", "Ann Lee"}, *c1[] = {"19:a", "19:b"};
+		char *r2[] = {"Ann Lee"}, *c2[] = {"19:c"}, cont[256];
+		int64_t when = 0;
+
+		CHECK(cache_names_state(c, a, &when) == -ENOENT);
+		CHECK(cache_names_replace(c, a, r1, c1, 2, 7) == 0);
+		CHECK(cache_names_replace(c, a, r2, c2, 1, 8) == 0);
+		CHECK(cache_names_state(c, a, &when) == 0 && when == 8);
+		CHECK(cache_names_get(c, a, "Ann Lee", cont) == 0);
+		CHECK_STR(cont, "19:c");
+		CHECK(cache_names_get(c, a, "Budget talk", cont) == -ENOENT);
+		CHECK(cache_names_get(c, b, "Ann Lee", cont) == -ENOENT);
+	}
 	names[0] = '\0';
 	CHECK(cache_list_foreach(c, 'u', names_cb, names) == 0);
 	CHECK_STR(names, "alice,bob,");
