@@ -679,7 +679,8 @@ class ControlTests(unittest.TestCase):
     def test_tenant_shape(self):
         self.assertEqual(TENANT_DATA["tenantId"], TENANT)
         self.assertEqual(set(TENANT_DATA), {"tenantId", "users", "teams", "chatMessages",
-                                            "channelMessages", "files", "hostedContents"})
+                                            "channelMessages", "files", "hostedContents",
+                                            "chats", "channels"})
         self.assertEqual(set(TENANT_DATA["chatMessages"]),
                          {u["id"] for u in TENANT_DATA["users"]})
         self.assertEqual(set(TENANT_DATA["channelMessages"]),
@@ -1585,6 +1586,342 @@ class LiveChangeTests(SmallEmulatorTest):
         self.assertEqual(self.change("DELETE", {"container": "19:none@thread.v2",
                                                 "id": "1"}).status, 404)
         self.assertEqual(self.change("PATCH", {"container": stale_key[0]}).status, 400)
+
+
+# -- chats and channels (the names behind the ids) -----------------------------------------
+
+CHAT_KEYS = ["id", "topic", "createdDateTime", "lastUpdatedDateTime", "chatType", "webUrl",
+             "isHiddenForAllMembers", "tenantId", "onlineMeetingInfo", "viewpoint"]
+MEMBER_KEYS = ["@odata.type", "id", "roles", "displayName", "visibleHistoryStartDateTime",
+               "userId", "email", "tenantId"]
+CHANNEL_KEYS = ["@odata.id", "id", "createdDateTime", "displayName", "description",
+                "isFavoriteByDefault", "email", "tenantId", "webUrl", "membershipType"]
+
+
+def chats_url(user, query=""):
+    return "/v1.0/users/%s/chats%s" % (urllib.parse.quote(user, safe=""), query)
+
+
+def without_context(chat):
+    return {k: v for k, v in chat.items() if k != "members@odata.context"}
+
+
+def chat_ids_in(stream):
+    return {m["chatId"] for m in stream if isinstance(m.get("chatId"), str)}
+
+
+def channel_ids_in(stream):
+    return {m["channelIdentity"]["channelId"] for m in stream
+            if isinstance(m.get("channelIdentity"), dict)}
+
+
+class DirectoryTests(unittest.TestCase):
+    """GET /users/{id}/chats, GET /teams/{id}/allChannels and the tenant map."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tok = EMU.token()
+        cls.users = TENANT_DATA["users"]
+        cls.chats = TENANT_DATA["chats"]
+        cls.channels = TENANT_DATA["channels"]
+
+    def crawl_chats(self, user, query):
+        pages = EMU.crawl(EMU.base + chats_url(user, query), self.tok)
+        return pages, [c for p in pages for c in p["value"]]
+
+    def test_tenant_map_covers_every_owner(self):
+        self.assertEqual(set(self.chats), {u["id"] for u in self.users})
+        self.assertEqual(set(self.channels), {t["id"] for t in TENANT_DATA["teams"]})
+
+    def test_paged_with_expand_equals_tenant_map(self):
+        for u in self.users:
+            pages, got = self.crawl_chats(u["id"], "?$expand=members&$top=2")
+            self.assertEqual([without_context(c) for c in got], self.chats[u["id"]], u["id"])
+            self.assertEqual(len(pages), max(1, (len(got) + 1) // 2))
+            for i, p in enumerate(pages):
+                self.assertEqual(list(p)[0], "@odata.context")
+                self.assertEqual(p["@odata.context"], EMU.base + "/v1.0/$metadata#chats(members())")
+                self.assertEqual(p["@odata.count"], len(p["value"]))
+                self.assertLessEqual(len(p["value"]), 2)
+                self.assertEqual(list(p)[-1], "value")
+                link = p.get("@odata.nextLink")
+                if i < len(pages) - 1:
+                    self.assertTrue(link.startswith(EMU.base + "/v1.0/users/%s/chats?" % u["id"]))
+                    self.assertIn("$expand=members", link)
+                    self.assertIn("$top=2", link)
+                    self.assertRegex(link, r"\$skiptoken=[A-Za-z0-9%]+%3d")
+                else:
+                    self.assertNotIn("@odata.nextLink", p)
+            for c in got:
+                self.assertEqual(c["members@odata.context"],
+                                 "%s/v1.0/$metadata#chats('%s')/members"
+                                 % (EMU.base, urllib.parse.quote(c["id"], safe="")))
+
+    def test_default_page_has_no_members(self):
+        uid = self.users[0]["id"]
+        body = EMU.get(chats_url(uid), self.tok).json()
+        self.assertEqual(body["@odata.context"], EMU.base + "/v1.0/$metadata#chats")
+        self.assertNotIn("@odata.nextLink", body)       # fewer than 20 chats
+        self.assertEqual(body["value"], [{k: v for k, v in c.items() if k != "members"}
+                                         for c in self.chats[uid]])
+        for c in body["value"]:
+            self.assertEqual(list(c), CHAT_KEYS)
+        # one per page, without $expand
+        pages, got = self.crawl_chats(uid, "?$top=1")
+        self.assertEqual(len(pages), len(self.chats[uid]))
+        self.assertEqual(got, body["value"])
+        self.assertTrue(all("$expand" not in p.get("@odata.nextLink", "") for p in pages))
+
+    def test_select(self):
+        uid = self.users[1]["id"]
+        body = EMU.get(chats_url(uid, "?$select=id,topic,chatType&$expand=members"),
+                       self.tok).json()
+        self.assertEqual(body["@odata.context"],
+                         EMU.base + "/v1.0/$metadata#chats(id,topic,chatType,members())")
+        for c, want in zip(body["value"], self.chats[uid]):
+            self.assertEqual(list(c), ["id", "topic", "chatType", "members@odata.context",
+                                       "members"])
+            self.assertEqual(c["members"], want["members"])
+
+    def test_top_and_query_limits(self):
+        uid = self.users[0]["id"]
+        self.assertEqual(EMU.get(chats_url(uid, "?$top=50"), self.tok).status, 200)
+        for q in ("?$top=51", "?$top=0", "?$top=-3", "?$top=many", "?$expand=lastMessageX",
+                  "?$skiptoken=bm9wZQ%3d%3d", "?$filter=chatType+eq+'group'"):
+            r = EMU.get(chats_url(uid, q), self.tok)
+            self.assertEqual(r.status, 400, q)
+            self.assertEqual(set(r.json()["error"]), {"code", "message", "innerError"})
+        # a token is bound to its user
+        link = EMU.get(chats_url(uid, "?$top=1"), self.tok).json()["@odata.nextLink"]
+        token = link.split("$skiptoken=")[1]
+        other = self.users[1]["id"]
+        self.assertEqual(EMU.get(chats_url(other, "?$top=1&$skiptoken=" + token),
+                                 self.tok).status, 400)
+
+    def test_chat_objects(self):
+        names = {u["id"]: u for u in self.users}
+        seen_types = set()
+        for uid, chats in self.chats.items():
+            self.assertEqual(len({c["id"] for c in chats}), len(chats))
+            for c in chats:
+                self.assertEqual(list(c), CHAT_KEYS + ["members"])
+                seen_types.add(c["chatType"])
+                self.assertIn(c["chatType"], ("oneOnOne", "group", "meeting"))
+                self.assertEqual(c["tenantId"], TENANT)
+                self.assertRegex(c["createdDateTime"], TS_RE)
+                self.assertRegex(c["lastUpdatedDateTime"], TS_RE)
+                self.assertGreaterEqual(parse_ts(c["lastUpdatedDateTime"]),
+                                        parse_ts(c["createdDateTime"]))
+                self.assertTrue(c["webUrl"].startswith("https://teams.microsoft.com/l/chat/"
+                                                       + urllib.parse.quote(c["id"], safe="")))
+                self.assertEqual(set(c["viewpoint"]), {"isHidden", "lastMessageReadDateTime"})
+                self.assertTrue(1 <= len(c["members"]) <= 25)
+                self.assertIn(uid, [m["userId"] for m in c["members"]])
+                for m in c["members"]:
+                    self.assertEqual(list(m), MEMBER_KEYS)
+                    self.assertEqual(m["@odata.type"], "#microsoft.graph.aadUserConversationMember")
+                    self.assertIsInstance(m["roles"], list)
+                    if m["userId"] in names:
+                        self.assertEqual(m["displayName"], names[m["userId"]]["displayName"])
+                        self.assertEqual(m["email"], names[m["userId"]]["mail"])
+                if c["chatType"] == "oneOnOne":
+                    self.assertIsNone(c["topic"])
+                    self.assertRegex(c["id"], ONE_ON_ONE_RE)
+                    self.assertEqual(len(c["members"]), 2)
+                    self.assertIsNone(c["onlineMeetingInfo"])
+                elif c["chatType"] == "meeting":
+                    self.assertRegex(c["id"], MEETING_RE)
+                    self.assertTrue(c["topic"])
+                    self.assertEqual(len(c["members"]), 25)    # 28 members, 25 expanded
+                    self.assertTrue(c["onlineMeetingInfo"]["joinWebUrl"].startswith(
+                        "https://teams.microsoft.com/l/meetup-join/"))
+                elif c["id"] == "48:notes":
+                    self.assertIsNone(c["topic"])
+                    self.assertEqual([m["userId"] for m in c["members"]], [uid])
+                else:
+                    self.assertRegex(c["id"], GROUP_RE)
+                    self.assertTrue(c["topic"])
+        self.assertEqual(seen_types, {"oneOnOne", "group", "meeting"})
+
+    def test_consistent_with_getallmessages(self):
+        for uid, stream in TENANT_DATA["chatMessages"].items():
+            listed = {c["id"] for c in self.chats[uid]}
+            # every chat of the scope is listed, and (generated tenant) no other one
+            self.assertEqual(chat_ids_in(stream), listed, uid)
+            for c in self.chats[uid]:
+                for m in c["members"]:
+                    if m["userId"] in self.chats and c["id"] != "48:notes":
+                        self.assertIn(c["id"], {x["id"] for x in self.chats[m["userId"]]})
+        for tid, stream in TENANT_DATA["channelMessages"].items():
+            self.assertEqual(channel_ids_in(stream), {c["id"] for c in self.channels[tid]})
+        lonely = self.users[-1]["id"]
+        self.assertEqual(self.chats[lonely], [])
+        self.assertEqual(EMU.get(chats_url(lonely), self.tok).json()["value"], [])
+
+    def test_topics(self):
+        group = {}
+        for chats in self.chats.values():
+            for c in chats:
+                if c["chatType"] == "group" and c["topic"]:
+                    group[c["id"]] = c["topic"]
+        topics = list(group.values())
+        self.assertTrue(any("/" in t for t in topics))
+        self.assertLess(len(set(topics)), len(topics))      # two chats, one topic
+        self.assertTrue(any(re.search("[^\x00-\x7f]", t) for t in topics))
+        self.assertIn("Project Falcon", topics)
+        # the duplicate topic is seen by one user twice
+        clash = [uid for uid, chats in self.chats.items()
+                 if len([c for c in chats if c["topic"] == "Project Falcon"]) == 2]
+        self.assertTrue(clash)
+
+    def test_channels_route(self):
+        for tid, want in self.channels.items():
+            body = EMU.get("/v1.0/teams/%s/allChannels" % tid, self.tok).json()
+            self.assertEqual(body["@odata.context"],
+                             "%s/v1.0/$metadata#teams('%s')/allChannels" % (EMU.base, tid))
+            self.assertEqual(body["@odata.count"], len(want))
+            self.assertNotIn("@odata.nextLink", body)
+            self.assertEqual(body["value"], want)
+            self.assertEqual(want[0]["displayName"], "General")
+            for c in want:
+                self.assertEqual(list(c), CHANNEL_KEYS)
+                self.assertRegex(c["id"], CHANNEL_RE)
+                self.assertIn(c["membershipType"], ("standard", "private", "shared"))
+                self.assertEqual(c["tenantId"], TENANT)
+                self.assertRegex(c["createdDateTime"], TS_RE)
+                self.assertIsInstance(c["email"], str)
+                self.assertTrue(c["webUrl"].startswith("https://teams.microsoft.com/l/channel/"))
+        names = [c["displayName"] for cs in self.channels.values() for c in cs]
+        self.assertTrue(any("/" in n for n in names))
+        self.assertTrue(any(len({c["displayName"] for c in cs})
+                            > len({c["displayName"].casefold() for c in cs})
+                            for cs in self.channels.values()))
+        self.assertEqual({c["membershipType"] for cs in self.channels.values() for c in cs},
+                         {"standard", "private", "shared"})
+        tid = TENANT_DATA["teams"][0]["id"]
+        body = EMU.get("/v1.0/teams('%s')/allchannels?$select=id,displayName,membershipType"
+                       % tid, self.tok).json()
+        self.assertEqual(body["value"], [{k: c[k] for k in ("id", "displayName",
+                                                            "membershipType")}
+                                         for c in self.channels[tid]])
+
+    def test_users_have_names_and_a_guest(self):
+        for u in self.users:
+            self.assertTrue(u["displayName"])
+            self.assertTrue(u["userPrincipalName"])
+        guests = [u for u in self.users if "#EXT#" in u["userPrincipalName"]]
+        self.assertEqual(len(guests), 1)
+        guest = guests[0]
+        # the UPN works as a key (with '#' percent-encoded)
+        body = EMU.get(chats_url(guest["userPrincipalName"]), self.tok).json()
+        self.assertEqual([c["id"] for c in body["value"]],
+                         [c["id"] for c in self.chats[guest["id"]]])
+        roles = [m["roles"] for cs in self.chats.values() for c in cs for m in c["members"]
+                 if m["userId"] == guest["id"]]
+        self.assertTrue(roles and all(r == ["guest"] for r in roles))
+
+    def test_errors_auth_and_faults(self):
+        for url in (chats_url("00000000-0000-0000-0000-000000000000"),
+                    "/v1.0/teams/00000000-0000-0000-0000-000000000000/allChannels"):
+            r = EMU.get(url, self.tok)
+            self.assertEqual(r.status, 404)
+            self.assertEqual(set(r.json()["error"]), {"code", "message", "innerError"})
+            r = EMU.get(url)
+            self.assertEqual(r.status, 401)
+            self.assertEqual(r.json()["error"]["code"], "InvalidAuthenticationToken")
+        uid = self.users[0]["id"]
+        tid = TENANT_DATA["teams"][0]["id"]
+        self.addCleanup(http, "DELETE", EMU.base + "/_emulator/faults")
+        http("POST", EMU.base + "/_emulator/faults",
+             {"match": "/users/%s/chats" % uid, "status": 429, "retry_after": 2, "count": 1})
+        http("POST", EMU.base + "/_emulator/faults",
+             {"match": "(?i)/allchannels", "status": 403, "count": 1})
+        r = EMU.get(chats_url(uid, "?$expand=members"), self.tok)
+        self.assertEqual((r.status, r.headers.get("Retry-After")), (429, "2"))
+        self.assertEqual(EMU.get(chats_url(uid, "?$expand=members"), self.tok).status, 200)
+        self.assertEqual(EMU.get("/v1.0/teams/%s/allChannels" % tid, self.tok).status, 403)
+        self.assertEqual(EMU.get("/v1.0/teams/%s/allChannels" % tid, self.tok).status, 200)
+
+
+class DirectoryLoadedTests(unittest.TestCase):
+    """chats.json / channels.json round trip; lists derived from messages."""
+
+    def test_dump_roundtrip_and_derived_lists(self):
+        tmp = tempfile.mkdtemp(prefix="emu-dir-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        a = os.path.join(tmp, "a")
+        subprocess.run([sys.executable, EMULATOR, "--dump", a, "--seed", "7", "--scale", "0.1"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name in ("chats.json", "channels.json"):
+            self.assertTrue(os.path.exists(os.path.join(a, name)))
+        generated = json.loads(in_process_tenant(seed=7, scale=0.1).snapshot_bytes())
+        emu = Emulator("--tenant-dir", a)
+        try:
+            data = emu.tenant()
+            self.assertEqual(data["chats"], generated["chats"])
+            self.assertEqual(data["channels"], generated["channels"])
+            self.assertEqual(data["users"], generated["users"])
+        finally:
+            emu.stop()
+        # Without the two files, the lists are derived from the messages.
+        os.unlink(os.path.join(a, "chats.json"))
+        os.unlink(os.path.join(a, "channels.json"))
+        emu = Emulator("--tenant-dir", a)
+        try:
+            data = emu.tenant()
+            tok = emu.token()
+            for uid, stream in data["chatMessages"].items():
+                chats = data["chats"][uid]
+                self.assertEqual({c["id"] for c in chats}, chat_ids_in(stream))
+                for c in chats:
+                    self.assertIsNone(c["topic"])
+                    self.assertIn(uid, [m["userId"] for m in c["members"]])
+                    if c["id"] == "48:notes":
+                        self.assertEqual((c["chatType"], len(c["members"])), ("group", 1))
+                pages = emu.crawl(emu.base + chats_url(uid, "?$expand=members&$top=3"), tok)
+                self.assertEqual([without_context(c) for p in pages for c in p["value"]],
+                                 chats)
+            for tid, stream in data["channelMessages"].items():
+                channels = data["channels"][tid]
+                self.assertEqual(len(channels), len(channel_ids_in(stream)))
+                self.assertEqual({c["id"] for c in channels}, channel_ids_in(stream))
+                self.assertTrue(all(c["displayName"] == c["id"] for c in channels))
+        finally:
+            emu.stop()
+
+
+class DirectorySamplesTests(unittest.TestCase):
+    def test_sample_chats_and_channels_are_listed(self):
+        emu = Emulator("--samples", SAMPLES, "--scale", "0.05")
+        try:
+            data = emu.tenant()
+            uid = data["users"][0]["id"]
+            tid = data["teams"][0]["id"]
+            listed = {c["id"]: c for c in data["chats"][uid]}
+            self.assertEqual(set(listed), chat_ids_in(data["chatMessages"][uid]))
+            self.assertEqual({c["id"] for c in data["channels"][tid]},
+                             channel_ids_in(data["channelMessages"][tid]))
+            sample = listed["19:2da4c29f6d7041eca70b638b43d45437@thread.v2"]
+            self.assertEqual((sample["chatType"], sample["topic"]), ("group", None))
+            self.assertGreater(len(sample["members"]), 1)      # the owner and the senders
+        finally:
+            emu.stop()
+
+
+class DirectoryLiveTests(SmallEmulatorTest):
+    def test_new_chat_is_listed(self):
+        data = self.emu.tenant()
+        a, b = data["users"][0]["id"], data["users"][-1]["id"]
+        r = http("POST", self.emu.base + "/_emulator/messages",
+                 {"members": [a, b], "body": "a new chat"})
+        self.assertEqual(r.status, 201, r.raw)
+        chat_id = r.json()["chatId"]
+        body = self.emu.get(chats_url(b, "?$expand=members"), self.tok).json()
+        self.assertEqual([c["id"] for c in body["value"]], [chat_id])
+        self.assertEqual({m["userId"] for m in body["value"][0]["members"]}, {a, b})
+        after = self.emu.tenant()
+        self.assertIn(chat_id, {c["id"] for c in after["chats"][a]})
+        self.assertEqual(after["chats"][b], [without_context(c) for c in body["value"]])
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ Modules:
   httpbase  - HTTP plumbing shared by the two origins
   server    - the Graph origin: token endpoint, Graph routes
   media_routes - shares and hostedContents routes
+  directory - chats and channels (names behind the ids): generated, derived
+  directory_routes - users/{id}/chats and teams/{id}/allChannels routes
   downloads - the download origin (pre-authenticated file URLs, Range)
   control   - the /_emulator control API
   cli       - command line

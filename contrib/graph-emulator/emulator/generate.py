@@ -29,6 +29,9 @@ What the generated tenant contains (scale 1):
   * Timestamps with 0 to 7 fractional digits; ids are epoch milliseconds.
   * Attachments of every kind, hosted images and code snippets, added last by
     attachgen.py with a random stream of its own (see there).
+  * Chat and channel objects (topics, names, members) and the guest user, made
+    by directory.generated() after every message, again with a random stream
+    of their own (CURRENT_TOPICS, CURRENT_CHANNELS below).
 
 Streams (serving order) interleave runs of each container's messages and add,
 per scope, exact repeats of a few messages further on, and stale versions of a
@@ -46,6 +49,7 @@ import uuid
 
 from . import attachgen
 from . import corpus
+from . import directory
 from . import timeutil
 from .media import Media
 from .tenant import Tenant
@@ -94,6 +98,13 @@ CHATS = [
     ("oneOnOne", [4, 6], 20, None),
     ("group", [1, 2, 5, 6], 60, "Проект «Север»"),
 ]
+# Current topics served by GET /users/{id}/chats where they differ from the
+# topic the chatRenamed event in the history names (renamed again since).
+CURRENT_TOPICS = {3: "Lunch crew 🍜 / 午饭", 10: "Project Falcon"}
+# Current channel names (GET /teams/{id}/allChannels) where they differ from
+# the name in the channelAdded event: (team index, channel index) -> (name, type).
+CURRENT_CHANNELS = {(0, 2): ("audits", "private"), (1, 1): ("Design/UX", "shared")}
+
 BIG_ONE_ON_ONE = 0
 FIRST_GROUP = 1
 ODD_IDS_CHAT = 3
@@ -803,7 +814,10 @@ class Generator:
         channel_streams = {}
         for team, cs in zip(teams, channels):
             channel_streams[team["id"]] = self.stream("teams/" + team["id"], [c for c, _ in cs])
-        tenant = Tenant(self.tid, self.users, teams, chat_streams, channel_streams, media)
+        chats_by_user, channels_by_team = directory.generated(
+            self, chat_list, notes, teams, channel_lists, CURRENT_TOPICS, CURRENT_CHANNELS)
+        tenant = Tenant(self.tid, self.users, teams, chat_streams, channel_streams, media,
+                        chats=chats_by_user, channels=channels_by_team)
         tenant.scan_media()
         return tenant
 

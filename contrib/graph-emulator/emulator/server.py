@@ -21,6 +21,7 @@ import traceback
 import urllib.parse
 
 from . import control
+from . import directory_routes
 from . import faults
 from . import media_routes
 from . import paging
@@ -223,6 +224,8 @@ class Handler(BaseHandler):
         if len(segs) == 4 and lower[3] == "getallmessages" and (
                 (lower[0], lower[2]) in (("users", "chats"), ("teams", "channels"))):
             return self.all_messages(lower[0], segs[1], params)
+        if directory_routes.handle(self, segs, lower, params):
+            return None
         if len(segs) >= 2 and lower[0] == "shares":
             return media_routes.shares(self, segs, params, select)
         found = message_key(segs)

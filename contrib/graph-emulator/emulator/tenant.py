@@ -14,6 +14,8 @@ systemEventMessage is served as unknownFutureValue.
     teams.json               [team, ...]      as served by GET /v1.0/teams
     chats/<userId>.json      [message, ...]   stream of that user's chats scope
     channels/<teamId>.json   [message, ...]   stream of that team's channels scope
+    chats.json               {userId: [chat, ...]}      (optional, see directory.py)
+    channels.json            {teamId: [channel, ...]}   (optional, see directory.py)
     media.json               files and hosted contents (optional, see media.py)
 
 File names escape '%' as %25 and '/' as %2F. Streams are served verbatim: no
@@ -26,6 +28,7 @@ import random
 import sys
 import threading
 
+from . import directory as directory_model
 from . import timeutil
 from .media import Media
 
@@ -107,12 +110,14 @@ class Scope:
 
 class Tenant:
     def __init__(self, tenant_id, users, teams, chat_streams, channel_streams, media=None,
-                 seed=1):
+                 seed=1, chats=None, channels=None):
         self.tenant_id = tenant_id
         self.users = users
         self.teams = teams
         self.chat_streams = chat_streams        # userId -> [message]
         self.channel_streams = channel_streams  # teamId -> [message]
+        self.chats = chats if chats is not None else {}           # userId -> [chat]
+        self.channels = channels if channels is not None else {}  # teamId -> [channel]
         self.media = media if media is not None else Media(seed)
         self._scopes = {}
         self._lock = threading.Lock()
@@ -199,6 +204,7 @@ class Tenant:
             channel = {str(t.get("id")): self.channel_streams.get(t.get("id"), [])
                        for t in self.teams}
         media = self.media.snapshot()
+        chats, channels = directory_model.snapshot(self)
         body = {
             "tenantId": self.tenant_id,
             "users": self.users,
@@ -207,6 +213,8 @@ class Tenant:
             "channelMessages": channel,
             "files": media["files"],
             "hostedContents": media["hostedContents"],
+            "chats": chats,
+            "channels": channels,
         }
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         with self._lock:
@@ -264,6 +272,9 @@ class Tenant:
         for t in self.teams:
             write(os.path.join(directory, "channels", file_name(t["id"])),
                   self.channel_streams.get(t["id"], []))
+        chats, channels = directory_model.lists(self)
+        write(os.path.join(directory, "chats.json"), chats)
+        write(os.path.join(directory, "channels.json"), channels)
         write(os.path.join(directory, "media.json"), self.media.to_json())
 
 
@@ -315,7 +326,15 @@ def load_tenant_dir(directory, tenant_id=None, default_tenant_id=None, seed=1):
             channel_streams[t.get("id")] = _as_list(_read_json(p), p)
     media_path = os.path.join(directory, "media.json")
     media = Media.from_json(_read_json(media_path), seed) if os.path.exists(media_path) else None
-    tenant = Tenant(tid, users, teams, chat_streams, channel_streams, media, seed)
+    names = {}
+    for what in ("chats", "channels"):
+        path = os.path.join(directory, what + ".json")
+        found = _read_json(path) if os.path.exists(path) else {}
+        if not isinstance(found, dict) or not all(isinstance(v, list) for v in found.values()):
+            raise ValueError("%s: expected a JSON object of arrays" % path)
+        names[what] = found
+    tenant = Tenant(tid, users, teams, chat_streams, channel_streams, media, seed,
+                    names["chats"], names["channels"])
     tenant.scan_media()
     return tenant
 
