@@ -316,39 +316,63 @@ int cache_list_state(struct cache *c, char kind, struct list_state *st)
 	return rc && rc != MDB_NOTFOUND ? fail("reading a list state", rc) : 0;
 }
 
+/*
+ * Looks up key @k of @dbi in a read transaction of its own and hands the
+ * value to @take (which copies what it needs).  Returns 0, -ENOENT, @take's
+ * error, or -errno after logging a failure to read @what.
+ */
+static int lookup(struct cache *c, MDB_dbi dbi, MDB_val *k,
+		  int (*take)(const MDB_val *v, void *out), void *out,
+		  const char *what)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	int rc = read_begin(c, &txn);
+
+	if (rc)
+		return rc;
+	rc = mdb_get(txn, dbi, k, &v);
+	if (!rc) {
+		rc = take(&v, out);
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	return fail(what, rc);
+}
+
+static int take_list_entry(const MDB_val *v, void *out)
+{
+	struct list_entry *e = out;
+	const char *p = v->mv_data, *end = p + v->mv_size;
+	char **parts[3] = {&e->id, &e->display, &e->label};
+
+	for (int i = 0; i < 3 && p < end; i++) {
+		size_t n = strnlen(p, (size_t)(end - p));
+
+		if (n || i == 0)
+			*parts[i] = strndup(p, n);
+		p += n + 1;
+	}
+	return e->id ? 0 : -ENOMEM;
+}
+
 int cache_list_get(struct cache *c, char kind, const char *name,
 		   struct list_entry *e)
 {
 	unsigned char kb[KEY_MAX];
-	MDB_val k, v;
-	MDB_txn *txn;
+	MDB_val k;
 	int rc = kind_key(kb, kind, name, &k);
 
 	memset(e, 0, sizeof(*e));
 	if (rc)
 		return rc == -ENAMETOOLONG ? -ENOENT : rc;
-	rc = read_begin(c, &txn);
+	rc = lookup(c, c->lists, &k, take_list_entry, e, "reading a list entry");
 	if (rc)
-		return rc;
-	rc = mdb_get(txn, c->lists, &k, &v);
-	if (!rc) {
-		const char *p = v.mv_data, *end = p + v.mv_size;
-		char **out[3] = {&e->id, &e->display, &e->label};
-
-		for (int i = 0; i < 3 && p < end; i++) {
-			size_t n = strnlen(p, (size_t)(end - p));
-
-			if (n || i == 0)
-				*out[i] = strndup(p, n);
-			p += n + 1;
-		}
-		if (!e->id)
-			rc = ENOMEM;
-	}
-	mdb_txn_abort(txn);
-	if (rc == MDB_NOTFOUND)
-		return -ENOENT;
-	return rc ? fail("reading a list entry", rc) : 0;
+		cache_list_entry_free(e);
+	return rc;
 }
 
 void cache_list_entry_free(struct list_entry *e)
@@ -631,50 +655,50 @@ int cache_msg_put(struct cache_txn *t, uint64_t sh, const char *cont,
 	return existed ? 2 : 1;
 }
 
+static int take_cont(const MDB_val *v, void *out)
+{
+	if (v->mv_size < sizeof(struct cont_rec))
+		return -EIO;
+	memcpy(out, v->mv_data, sizeof(struct cont_rec));
+	return 0;
+}
+
 int cache_cont_get(struct cache *c, uint64_t sh, const char *cont,
 		   struct cont_rec *r)
 {
 	unsigned char kb[KEY_MAX];
-	MDB_val k, v;
-	MDB_txn *txn;
+	MDB_val k;
 	int rc = cont_key(kb, sh, cont, &k);
 
 	memset(r, 0, sizeof(*r));
 	if (rc)
 		return rc == -ENAMETOOLONG ? -ENOENT : rc;
-	rc = read_begin(c, &txn);
-	if (rc)
-		return rc;
-	rc = mdb_get(txn, c->conts, &k, &v);
-	if (!rc && v.mv_size >= sizeof(*r))
-		memcpy(r, v.mv_data, sizeof(*r));
-	mdb_txn_abort(txn);
-	if (rc == MDB_NOTFOUND)
-		return -ENOENT;
-	return rc ? fail("reading a container", rc) : 0;
+	return lookup(c, c->conts, &k, take_cont, r, "reading a container");
+}
+
+static int take_cont_id(const MDB_val *v, void *out)
+{
+	char **id = out;
+
+	if (v->mv_size > sizeof(struct cont_rec)) {
+		*id = strndup((char *)v->mv_data + sizeof(struct cont_rec),
+			      v->mv_size - sizeof(struct cont_rec));
+		if (!*id)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 int cache_cont_id(struct cache *c, uint64_t sh, const char *cont, char **id)
 {
 	unsigned char kb[KEY_MAX];
-	MDB_val k, v;
-	MDB_txn *txn;
+	MDB_val k;
 	int rc = cont_key(kb, sh, cont, &k);
 
 	*id = NULL;
 	if (rc)
 		return rc == -ENAMETOOLONG ? -ENOENT : rc;
-	rc = read_begin(c, &txn);
-	if (rc)
-		return rc;
-	rc = mdb_get(txn, c->conts, &k, &v);
-	if (!rc && v.mv_size > sizeof(struct cont_rec))
-		*id = strndup((char *)v.mv_data + sizeof(struct cont_rec),
-			      v.mv_size - sizeof(struct cont_rec));
-	mdb_txn_abort(txn);
-	if (rc == MDB_NOTFOUND)
-		return -ENOENT;
-	return rc ? fail("reading a container", rc) : 0;
+	return lookup(c, c->conts, &k, take_cont_id, id, "reading a container");
 }
 
 int cache_msg_count(struct cache *c, unsigned long long *count)
@@ -885,35 +909,37 @@ int cache_att_replace(struct cache_txn *t, uint64_t sh, const char *cont,
 	return 0;
 }
 
+/* Where an attachments directory lookup puts its answer. */
+struct attdir_out {
+	char *msg;
+	int64_t *mtime_ns;
+};
+
+static int take_attdir(const MDB_val *v, void *out)
+{
+	struct attdir_out *o = out;
+	size_t ml = v->mv_size - sizeof(int64_t);
+
+	if (v->mv_size < sizeof(int64_t) || ml > NAME_MAX_BYTES)
+		return -EIO;
+	memcpy(o->mtime_ns, v->mv_data, sizeof(int64_t));
+	memcpy(o->msg, (char *)v->mv_data + sizeof(int64_t), ml);
+	o->msg[ml] = '\0';
+	return 0;
+}
+
 int cache_attdir_get(struct cache *c, uint64_t sh, const char *cont,
 		     const char *dir, char *msg, int64_t *mtime_ns)
 {
+	struct attdir_out o = {msg, mtime_ns};
 	unsigned char kb[KEY_MAX];
-	MDB_txn *txn;
-	MDB_val k, v;
+	MDB_val k;
 	int rc = msg_key(kb, sh, cont, dir, &k);
 
 	if (rc)
 		return rc == -ENAMETOOLONG ? -ENOENT : rc;
-	rc = read_begin(c, &txn);
-	if (rc)
-		return rc;
-	rc = mdb_get(txn, c->attdirs, &k, &v);
-	if (!rc) {
-		size_t ml = v.mv_size - sizeof(int64_t);
-
-		if (v.mv_size < sizeof(int64_t) || ml > NAME_MAX_BYTES) {
-			rc = MDB_CORRUPTED;
-		} else {
-			memcpy(mtime_ns, v.mv_data, sizeof(int64_t));
-			memcpy(msg, (char *)v.mv_data + sizeof(int64_t), ml);
-			msg[ml] = '\0';
-		}
-	}
-	mdb_txn_abort(txn);
-	if (rc == MDB_NOTFOUND)
-		return -ENOENT;
-	return rc ? fail("reading an attachments directory", rc) : 0;
+	return lookup(c, c->attdirs, &k, take_attdir, &o,
+		      "reading an attachments directory");
 }
 
 int cache_attdir_foreach(struct cache *c, uint64_t sh, const char *cont,
@@ -1127,44 +1153,35 @@ int cache_names_state(struct cache *c, uint64_t sh, int64_t *fetched_ns)
 	return rc ? fail("reading readable names", rc) : 0;
 }
 
+static int take_name(const MDB_val *v, void *out)
+{
+	char *cont = out;
+	size_t n = v->mv_size > NAME_MAX_BYTES ? NAME_MAX_BYTES : v->mv_size;
+
+	memcpy(cont, v->mv_data, n);
+	cont[n] = '\0';
+	return 0;
+}
+
 int cache_names_get(struct cache *c, uint64_t sh, const char *readable,
 		    char *cont)
 {
 	unsigned char kb[KEY_MAX];
 	size_t rl = strlen(readable);
-	MDB_val k = {8 + rl, kb}, v;
-	MDB_txn *txn;
-	int rc;
+	MDB_val k = {8 + rl, kb};
 
 	if (rl > NAME_MAX_BYTES)
 		return -ENOENT;
 	put_be64(kb, sh);
 	memcpy(kb + 8, readable, rl);
-	rc = read_begin(c, &txn);
-	if (rc)
-		return rc;
-	rc = mdb_get(txn, c->names, &k, &v);
-	if (!rc) {
-		size_t n = v.mv_size > NAME_MAX_BYTES ? NAME_MAX_BYTES
-						      : v.mv_size;
-
-		memcpy(cont, v.mv_data, n);
-		cont[n] = '\0';
-	}
-	mdb_txn_abort(txn);
-	if (rc == MDB_NOTFOUND)
-		return -ENOENT;
-	return rc ? fail("reading readable names", rc) : 0;
+	return lookup(c, c->names, &k, take_name, cont,
+		      "reading readable names");
 }
 
 static const void *decode_name(const MDB_val *v, void *scratch)
 {
-	char *out = scratch;
-	size_t n = v->mv_size > NAME_MAX_BYTES ? NAME_MAX_BYTES : v->mv_size;
-
-	memcpy(out, v->mv_data, n);
-	out[n] = '\0';
-	return out;
+	take_name(v, scratch);
+	return scratch;
 }
 
 int cache_names_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
