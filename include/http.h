@@ -24,6 +24,7 @@ struct http_request {
 	http_sink_fn sink;	    /* 2xx bodies go here, not to memory */
 	void *sink_ctx;
 	long long range_from;	    /* > 0: ask for the bytes from here on */
+	const volatile int *cancel; /* when it becomes nonzero, give up */
 };
 
 struct http_response {

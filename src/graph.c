@@ -231,11 +231,12 @@ static int request(struct graph *g, CURL *h, const char *url,
 
 	for (unsigned attempt = 0;; attempt++) {
 		struct curl_slist *headers = NULL;
-		struct http_response rs;
+		struct http_response rs = {0};
 		struct http_request rq = {.url = url,
 					  .max_body = PAGE_MAX,
 					  .sink = u->sink,
-					  .sink_ctx = u->ctx};
+					  .sink_ctx = u->ctx,
+					  .cancel = &g->cancelled};
 		long wait_ms = -1;
 		int rc;
 
@@ -274,8 +275,10 @@ static int request(struct graph *g, CURL *h, const char *url,
 			free(hdr);
 			hdr = NULL;
 		}
-		if (rc == -ECANCELED)
-			return rc;
+		if (rc == -ECANCELED || g->cancelled) {
+			http_response_free(&rs);
+			return -ECANCELED;
+		}
 		if (rc) {
 			f.status = 0;
 			snprintf(f.message, sizeof(f.message), "%s", rs.error);

@@ -91,6 +91,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Ends a transfer early when the request's cancel flag is raised. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	const volatile int *cancel = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return cancel && *cancel;
+}
+
 CURL *http_handle_new(void)
 {
 	CURL *h = curl_easy_init();
@@ -128,6 +138,9 @@ int http_exchange(CURL *h, const struct http_request *rq,
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, rs);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, rs->error);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)rq->cancel);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, rq->cancel ? 0L : 1L);
 	if (rq->post)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->post);
 	else
