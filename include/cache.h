@@ -238,10 +238,13 @@ void cache_att_rec_free(struct att_rec *r);
 int cache_att_read(struct cache *c, uint64_t sh, const char *cont,
 		   const char *msg, const char *name, char **data, size_t *len);
 
-/* Records the size and mtime Graph gave for attachment @name. */
+/*
+ * Records the size, mtime and (unless NULL) content type Graph gave for
+ * attachment @name.
+ */
 int cache_att_set_meta(struct cache *c, uint64_t sh, const char *cont,
 		       const char *msg, const char *name, int64_t size,
-		       int64_t mtime_ns);
+		       int64_t mtime_ns, const char *content_type);
 
 /* Calls @fn for each attachment of @msg (@rec: struct att_rec *, no strings) */
 int cache_att_foreach(struct cache *c, uint64_t sh, const char *cont,

@@ -55,6 +55,12 @@ ssize_t fetch_read(struct fetch_file *ff, char *buf, size_t size, off_t off,
  */
 long long fetch_size(struct fetch_file *ff, jobs_cancel_fn cancel, void *arg);
 
+/*
+ * Returns the content type the download host gave, once a download this
+ * file joined has ended; NULL when served from the cache or unknown.
+ */
+const char *fetch_content_type(struct fetch_file *ff);
+
 void fetch_close(struct fetch_file *ff);
 
 #endif

@@ -88,6 +88,7 @@ struct graph_sink {
 	/* How many bytes are held already: a retry asks for the rest. */
 	long long (*offset)(void *ctx);
 	void *ctx;
+	char content_type[128]; /* set by graph_download from the answer */
 };
 
 /*
@@ -97,6 +98,6 @@ struct graph_sink {
  * stopped.  Returns 0, or -errno like graph_get_object().
  */
 int graph_download(struct graph *g, const char *path, const char *what,
-		   const struct graph_sink *sink);
+		   struct graph_sink *sink);
 
 #endif

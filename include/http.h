@@ -33,6 +33,7 @@ struct http_response {
 	size_t len;
 	long retry_after;	   /* seconds asked to wait, or -1 */
 	char *location;		   /* a redirect's target, malloc'd, or NULL */
+	char *content_type;	   /* the Content-Type, malloc'd, or NULL */
 	char error[CURL_ERROR_SIZE]; /* transport error, for a log line */
 };
 

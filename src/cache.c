@@ -840,7 +840,7 @@ static int att_key(unsigned char *buf, uint64_t sh, const char *cont,
 }
 
 static int att_put(struct cache_txn *t, const MDB_val *k,
-		   const struct att *a, int64_t mtime_ns)
+		   const struct att *a, int64_t mtime_ns, int64_t size)
 {
 	struct att_disk d = {0};
 	size_t sl = a->source ? strlen(a->source) : 0;
@@ -855,7 +855,7 @@ static int att_put(struct cache_txn *t, const MDB_val *k,
 	d.type_len = (uint32_t)tl;
 	d.id_len = (uint32_t)il;
 	d.mtime_ns = mtime_ns;
-	d.size = a->kind == ATT_INLINE ? (int64_t)a->len : -1;
+	d.size = size;
 	v.mv_size = sizeof(d) + sl + tl + il + (a->data ? a->len : 0);
 	rc = mdb_put(t->txn, t->c->atts, (MDB_val *)k, &v, MDB_RESERVE);
 	if (rc)
@@ -889,7 +889,10 @@ int cache_att_replace(struct cache_txn *t, uint64_t sh, const char *cont,
 	for (size_t i = 0; i < n; i++) {
 		rc = att_key(kb, sh, cont, msg, atts[i].name, &k);
 		if (!rc)
-			rc = att_put(t, &k, &atts[i], mtime_ns);
+			rc = att_put(t, &k, &atts[i], mtime_ns,
+				     atts[i].kind == ATT_INLINE
+					     ? (int64_t)atts[i].len
+					     : -1);
 		if (rc)
 			return rc;
 	}
@@ -1042,12 +1045,14 @@ int cache_att_read(struct cache *c, uint64_t sh, const char *cont,
 
 int cache_att_set_meta(struct cache *c, uint64_t sh, const char *cont,
 		       const char *msg, const char *name, int64_t size,
-		       int64_t mtime_ns)
+		       int64_t mtime_ns, const char *content_type)
 {
 	unsigned char kb[KEY_MAX];
 	struct att_disk d;
 	struct cache_txn *t;
+	struct att a = {0};
 	MDB_val k, v;
+	const char *p;
 	int rc = att_key(kb, sh, cont, msg, name, &k);
 
 	if (rc)
@@ -1056,25 +1061,31 @@ int cache_att_set_meta(struct cache *c, uint64_t sh, const char *cont,
 	if (rc)
 		return rc;
 	rc = mdb_get(t->txn, c->atts, &k, &v);
-	if (!rc && v.mv_size >= sizeof(d)) {
-		char *copy = malloc(v.mv_size);
-
-		if (!copy) {
-			cache_abort(t);
-			return -ENOMEM;
-		}
-		memcpy(copy, v.mv_data, v.mv_size);
-		memcpy(&d, copy, sizeof(d));
-		d.size = size;
-		d.mtime_ns = mtime_ns;
-		memcpy(copy, &d, sizeof(d));
-		v.mv_data = copy;
-		rc = mdb_put(t->txn, c->atts, &k, &v, 0);
-		free(copy);
+	if (!rc && v.mv_size < sizeof(d))
+		rc = MDB_CORRUPTED;
+	if (!rc && ((const struct att_disk *)v.mv_data)->kind == ATT_INLINE)
+		rc = -EINVAL; /* its bytes are in the record: nothing to set */
+	if (!rc) {
+		/* Rebuild the record: the content type may change length. */
+		memcpy(&d, v.mv_data, sizeof(d));
+		p = (const char *)v.mv_data + sizeof(d);
+		a.kind = d.kind;
+		a.source = d.source_len ? strndup(p, d.source_len) : NULL;
+		p += d.source_len;
+		a.content_type = content_type ? strdup(content_type)
+			       : d.type_len   ? strndup(p, d.type_len)
+					      : NULL;
+		p += d.type_len;
+		a.id = d.id_len ? strndup(p, d.id_len) : NULL;
+		rc = att_put(t, &k, &a, mtime_ns, size);
+		free(a.source);
+		free(a.content_type);
+		free(a.id);
 	}
 	if (rc) {
 		cache_abort(t);
 		return rc == MDB_NOTFOUND ? -ENOENT
+		       : rc < 0		  ? rc
 					  : fail("storing an attachment", rc);
 	}
 	return cache_commit(t);

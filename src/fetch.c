@@ -27,6 +27,7 @@ struct download {
 	long long have;
 	int done, err;
 	int refs; /* the download job and every open file */
+	char content_type[128];
 	char tmp[PATH_MAX], final[PATH_MAX];
 };
 
@@ -229,10 +230,11 @@ static int run_download(void *arg)
 {
 	struct download *dl = arg;
 	struct fetcher *f = dl->f;
-	struct graph_sink sink = {sink_write, sink_offset, dl};
+	struct graph_sink sink = {sink_write, sink_offset, dl, ""};
 	struct download **pp;
 	int rc = graph_download(f->graph, dl->path, dl->what, &sink);
 
+	memcpy(dl->content_type, sink.content_type, sizeof(dl->content_type));
 	if (!rc && rename(dl->tmp, dl->final)) {
 		log_error("content cache: cannot keep %s: %s", dl->final,
 			  strerror(errno));
@@ -442,4 +444,11 @@ void fetch_close(struct fetch_file *ff)
 		close(ff->fd);
 	}
 	free(ff);
+}
+
+const char *fetch_content_type(struct fetch_file *ff)
+{
+	return ff->dl && ff->dl->done && ff->dl->content_type[0]
+		       ? ff->dl->content_type
+		       : NULL;
 }

@@ -402,9 +402,17 @@ int graph_get_object(struct graph *g, const char *path, const char *what,
 
 /* A download in progress: where the bytes go, and where they come from. */
 struct fetch {
-	const struct graph_sink *sink;
+	struct graph_sink *sink;
 	char *location;
 };
+
+/* Keeps the content type of the answer that carried the bytes. */
+static void note_type(struct fetch *d, const struct http_response *rs)
+{
+	if (rs->content_type)
+		snprintf(d->sink->content_type, sizeof(d->sink->content_type),
+			 "%s", rs->content_type);
+}
 
 static int accept_graph_answer(void *ctx, struct http_response *rs,
 			       struct failure *f)
@@ -416,8 +424,10 @@ static int accept_graph_answer(void *ctx, struct http_response *rs,
 		d->location = strdup(rs->location);
 		return d->location ? 0 : -ENOMEM;
 	}
-	if (rs->status == 200 || rs->status == 206)
+	if (rs->status == 200 || rs->status == 206) {
+		note_type(d, rs);
 		return 0;
+	}
 	snprintf(f->message, sizeof(f->message),
 		 "unexpected answer HTTP %ld", rs->status);
 	return -EAGAIN;
@@ -426,9 +436,10 @@ static int accept_graph_answer(void *ctx, struct http_response *rs,
 static int accept_download(void *ctx, struct http_response *rs,
 			   struct failure *f)
 {
-	(void)ctx;
-	if (rs->status == 200 || rs->status == 206)
+	if (rs->status == 200 || rs->status == 206) {
+		note_type(ctx, rs);
 		return 0;
+	}
 	snprintf(f->message, sizeof(f->message),
 		 "the download host answered HTTP %ld", rs->status);
 	return rs->status >= 300 && rs->status < 400 ? -EIO : -EAGAIN;
@@ -451,7 +462,7 @@ static long long sink_offset(void *ctx)
 }
 
 int graph_download(struct graph *g, const char *path, const char *what,
-		   const struct graph_sink *sink)
+		   struct graph_sink *sink)
 {
 	struct fetch d = {sink, NULL};
 	struct use graph_use = {1, accept_graph_answer, &d, sink_bytes,

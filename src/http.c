@@ -152,6 +152,10 @@ int http_exchange(CURL *h, const struct http_request *rq,
 	if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
 	    location)
 		rs->location = strdup(location);
+	location = NULL;
+	if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &location) == CURLE_OK &&
+	    location)
+		rs->content_type = strdup(location);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	if (rq->post) {
 		/* Do not keep a pointer to a body that may hold a secret. */
@@ -179,7 +183,8 @@ void http_response_free(struct http_response *rs)
 {
 	free(rs->body);
 	free(rs->location);
-	rs->location = NULL;
+	free(rs->content_type);
+	rs->location = rs->content_type = NULL;
 	rs->body = NULL;
 	rs->len = 0;
 }

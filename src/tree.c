@@ -408,19 +408,24 @@ static int att_size(struct tree *t, const struct path *p, const char *msg,
 					      &v))
 			render_parse_time(json_object_get_string(v),
 					  &r->mtime_ns);
+
 		json_object_put(item);
 	} else {
 		rc = fetch_open(t->fetcher, r->source, what, &ff);
 		if (rc)
 			return rc;
 		size = fetch_size(ff, cancel, arg);
+		if (size >= 0 && fetch_content_type(ff)) {
+			free(r->content_type);
+			r->content_type = strdup(fetch_content_type(ff));
+		}
 		fetch_close(ff);
 		if (size < 0)
 			return size == -ENOENT ? -EIO : (int)size;
 		r->size = size;
 	}
 	return cache_att_set_meta(t->cache, sh, p->cont, msg, p->att,
-				  r->size, r->mtime_ns);
+				  r->size, r->mtime_ns, r->content_type);
 }
 
 int tree_stat(struct tree *t, const struct path *p, struct stat *st,

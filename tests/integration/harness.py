@@ -14,7 +14,10 @@ Run from the repository root, as root (FUSE mounts):
 """
 
 import atexit
+import base64
 import calendar
+import errno
+import hashlib
 import json
 import os
 import re
@@ -227,6 +230,197 @@ def message_mtime_ns(msg):
 
 
 # ---------------------------------------------------------------------------
+# Attachments: what <message>.attachments/ holds (the rules of src/attach.c)
+
+ATT_REFERENCE = 'reference'
+ATT_HOSTED = 'hostedContent'
+ATT_INLINE = 'inline'
+ATTDIR_SUFFIX = '.attachments'
+NOID_ATTDIR_RE = re.compile(r'^%noid-([0-9a-f]{16})\.attachments$')
+
+
+class Att:
+    """One file of an attachments directory."""
+
+    def __init__(self, kind, name, source=None, content_type=None,
+                 att_id=None, item=None, graph_prefix=None):
+        self.kind = kind              # ATT_REFERENCE, ATT_HOSTED, ATT_INLINE
+        self.name = name              # file name, as os.listdir(str) gives it
+        self.source = source          # contentUrl, or hosted path after /v1.0/
+        self.content_type = content_type
+        self.id = att_id
+        self.item = item              # the attachments[] item (not hosted)
+        self.graph_prefix = graph_prefix   # '/v1.0/' or '/beta/' (hosted)
+
+    def __repr__(self):
+        return 'Att(%s, %r)' % (self.kind, self.name)
+
+    @property
+    def downloadable(self):
+        return self.kind != ATT_INLINE
+
+    def graph_path(self):
+        """Path (from /v1.0/ on) teamsfs asks for the bytes."""
+        if self.kind == ATT_REFERENCE:
+            return '/v1.0/shares/%s/driveItem/content' % shares_id(
+                self.source)
+        if self.kind == ATT_HOSTED:
+            return '/v1.0/' + self.source
+        return None
+
+    def media_key(self):
+        """Key of this file in /_emulator/tenant "files"/"hostedContents"."""
+        if self.kind == ATT_REFERENCE:
+            return self.source
+        if self.kind == ATT_HOSTED:
+            return self.graph_prefix + self.source
+        return None
+
+
+def shares_id(url):
+    b = base64.urlsafe_b64encode(url.encode('utf-8', 'surrogatepass'))
+    return 'u!' + b.decode().rstrip('=')
+
+
+def _att_name(taken, base, ext):
+    """name_it(): base+ext, or base~2+ext, ... unique among taken."""
+    k = 1
+    while True:
+        raw = base + ext if k == 1 else '%s~%d%s' % (base, k, ext)
+        name = fs_name(raw)
+        if name not in taken:
+            return name
+        k += 1
+
+
+def _split_ext(file):
+    """name_file(): the clash suffix goes before an extension of <= 10
+    bytes (dot included) that is not the whole name."""
+    i = file.rfind('.')
+    if i <= 0 or len(file[i:].encode('utf-8', 'surrogatepass')) > 10:
+        return file, ''
+    return file[:i], file[i:]
+
+
+def _hosted_in(html):
+    """add_hosted(): (graph prefix, source, hosted id, ext) in body order."""
+    b = html.encode('utf-8', 'surrogatepass')
+    marker = b'/hostedContents/'
+    out, seen = [], set()
+    p = 0
+    while True:
+        i = b.find(marker, p)
+        if i < 0:
+            break
+        ids = i + len(marker)
+        end = b.find(b'/$value', ids)
+        p = ids
+        if end < 0 or end - ids > 4096 or b'"' in b[ids:end]:
+            continue
+        start = i
+        while start > 0 and b[start - 1:start] not in (b'"', b"'", b'=',
+                                                         b' '):
+            start -= 1
+        ver = None
+        for q in range(start, ids):
+            if b.startswith(b'/v1.0/', q) or b.startswith(b'/beta/', q):
+                ver = q
+                break
+        if ver is None:
+            continue
+        end += 7
+        source = b[ver + 6:end]
+        if source in seen:
+            continue
+        seen.add(source)
+        hid = b[ids:end - 7]
+        tag = start
+        while tag > 0 and b[tag:tag + 1] != b'<':
+            tag -= 1
+        ext = '.png' if b.startswith(b'<img', tag) else '.txt'
+        out.append((b[ver:ver + 6].decode(),
+                    source.decode('utf-8', 'surrogatepass'),
+                    hid.decode('utf-8', 'surrogatepass'), ext))
+    return out
+
+
+def attachments_of(msg):
+    """The files of msg's attachments directory, in teamsfs's order."""
+    out = []
+    taken = []
+
+    def put(att, base, ext):
+        att.name = _att_name(taken, base, ext)
+        taken.append(att.name)
+        out.append(att)
+
+    items = msg.get('attachments')
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        typ = item.get('contentType')
+        typ = typ if isinstance(typ, str) else None
+        aid = item.get('id') if isinstance(item.get('id'), str) else None
+        url = item.get('contentUrl')
+        if typ == 'reference' and isinstance(url, str):
+            file = item.get('name')
+            if not isinstance(file, str) or not file:
+                j = url.rfind('/')
+                file = url[j + 1:] if j >= 0 and url[j + 1:] else 'file'
+            att = Att(ATT_REFERENCE, None, url, typ, aid, item)
+            put(att, *_split_ext(file))
+        else:
+            label = item.get('name')
+            if not isinstance(label, str) or not label:
+                label = aid
+            if not label:
+                label = 'attachment'
+            put(Att(ATT_INLINE, None, None, typ, aid, item), label, '.json')
+    body = msg.get('body')
+    html = body.get('content') if isinstance(body, dict) else None
+    if isinstance(html, str):
+        for prefix, source, hid, ext in _hosted_in(html):
+            put(Att(ATT_HOSTED, None, source, None, hid,
+                    graph_prefix=prefix), hid, ext)
+    return out
+
+
+def attdir_name(msg):
+    """Name of msg's attachments directory (None: no id, name by hash)."""
+    mid = msg.get('id')
+    return fs_name(mid, ATTDIR_SUFFIX) if isinstance(mid, str) else None
+
+
+def link_name(att):
+    """attachments=links: the .url file of a downloadable attachment
+    (None when the name would pass 255 bytes: teamsfs leaves it out)."""
+    if len(os.fsencode(att.name)) + 4 > 255:
+        return None
+    return att.name + '.url'
+
+
+def inline_expected(att):
+    """-> ('json', object) or ('bytes', bytes) the inline file must hold."""
+    content = att.item.get('content')
+    if not isinstance(content, str):
+        return 'json', att.item
+    try:
+        return 'json', json.loads(content)
+    except ValueError:
+        return 'bytes', (content + '\n').encode('utf-8', 'surrogatepass')
+
+
+class AttDir:
+    def __init__(self, msg, atts):
+        self.msg = msg
+        self.atts = atts              # [Att]
+        self.mtime_ns = message_mtime_ns(msg)
+
+    def names(self):
+        return [a.name for a in self.atts]
+
+
+# ---------------------------------------------------------------------------
 # Expected tree from /_emulator/tenant
 
 NOID_RE = re.compile(r'^%noid-([0-9a-f]{16})\.json$')
@@ -238,10 +432,24 @@ class Container:
         self.raw = raw            # container id, or None for %nochat etc.
         self.named = {}           # file name -> message
         self.noid = []            # messages with no string id
+        self.attdirs = {}         # "<id>.attachments" -> AttDir
+        self.noid_attdirs = []    # AttDir of messages with no string id
         self.mtime_ns = 0
 
     def all_messages(self):
         return list(self.named.values()) + list(self.noid)
+
+    def entry_count(self):
+        """Names in the container directory: messages and attachments
+        directories."""
+        return (len(self.named) + len(self.noid) + len(self.attdirs)
+                + len(self.noid_attdirs))
+
+    def att_count(self):
+        return sum(len(d.atts) for d in self.all_attdirs())
+
+    def all_attdirs(self):
+        return list(self.attdirs.values()) + list(self.noid_attdirs)
 
 
 class Scope:
@@ -292,14 +500,40 @@ class Scope:
             else:
                 c.noid.append(msg)
             c.mtime_ns = max(c.mtime_ns, t)
+            atts = attachments_of(msg)
+            if atts:
+                if key[0] == 'id':
+                    c.attdirs[attdir_name(msg)] = AttDir(msg, atts)
+                else:
+                    c.noid_attdirs.append(AttDir(msg, atts))
 
     @property
     def mtime_ns(self):
         return max([c.mtime_ns for c in self.containers.values()] or [0])
 
     def file_count(self):
+        """Message files (attachments not counted)."""
         return sum(len(c.named) + len(c.noid)
                    for c in self.containers.values())
+
+    def att_count(self):
+        """Files in the scope's attachments directories."""
+        return sum(c.att_count() for c in self.containers.values())
+
+    def all_file_count(self):
+        """Every regular file under the scope: messages and attachments."""
+        return self.file_count() + self.att_count()
+
+    def att_files(self):
+        """relpath -> (Att, message) for every attachment of a message
+        with an id (those of id-less messages have hashed directories)."""
+        out = {}
+        for c in self.containers.values():
+            for dname, d in c.attdirs.items():
+                for a in d.atts:
+                    out[os.path.join(self.relpath, c.name, dname,
+                                     a.name)] = (a, d.msg)
+        return out
 
     def files(self):
         """relpath -> message for every file with a predictable name."""
@@ -342,6 +576,64 @@ class Expected:
     def user_scopes_by_size(self):
         return sorted((self.user_scope(u) for u in self.users),
                       key=lambda s: s.file_count())
+
+    # attachments
+    def files_media(self):
+        """contentUrl -> {"name", "size", "sha256", ..., "status"}."""
+        return self.tenant.get('files') or {}
+
+    def hosted_media(self):
+        """'/v1.0/...$value' -> {"contentType", "size", "sha256"}."""
+        return self.tenant.get('hostedContents') or {}
+
+    def media(self, att):
+        return media_of(self.tenant, att)
+
+    def broken_atts(self, scopes=None):
+        """[(relpath, Att, message, errno)] of every attachment Graph
+        refuses (403: EACCES, 404: EIO), in scopes (default: all)."""
+        out = []
+        for scope in scopes or self.all_scopes():
+            for rel, (a, msg) in sorted(scope.att_files().items()):
+                e = att_errno(self.media(a))
+                if e:
+                    out.append((rel, a, msg, e))
+        return out
+
+
+def media_of(tenant, att):
+    """What the emulator serves for att: {"status", "size", "sha256",
+    "lastModifiedDateTime" (references), "contentType" (hosted)}."""
+    if att.kind == ATT_REFERENCE:
+        f = (tenant.get('files') or {}).get(att.source)
+        return dict(f) if f else {'status': 404}
+    if att.kind == ATT_HOSTED:
+        f = (tenant.get('hostedContents') or {}).get(att.media_key())
+        if f is None:
+            return {'status': 404}
+        f = dict(f)
+        f.setdefault('status', 200)
+        return f
+    return None
+
+
+def att_errno(media):
+    """The errno a read of the attachment gives (None: it works)."""
+    if not media or media.get('status') == 200:
+        return None
+    return errno.EACCES if media.get('status') == 403 else errno.EIO
+
+
+def att_log_re(att, msg_file):
+    """The one log line teamsfs writes when Graph refuses att."""
+    return (r'^teamsfs: error: attachment %s of %s: .*(403|404)'
+            % (re.escape(att.name), re.escape(msg_file)))
+
+
+def broken_log_res(broken):
+    """Log regexes for the (relpath, Att, msg, errno) of broken_atts()."""
+    return sorted({att_log_re(a, msg_name(msg['id']))
+                   for _, a, msg, _ in broken})
 
 
 # ---------------------------------------------------------------------------
@@ -466,6 +758,20 @@ class Emulator:
 
     def clear_requests(self):
         self._json('POST', '/_emulator/requests/clear')
+
+    def downloads(self):
+        """Requests the download origin received (never in requests())."""
+        return self._json('GET', '/_emulator/downloads')
+
+    def clear_downloads(self):
+        self._json('POST', '/_emulator/downloads/clear')
+
+    def clear_logs(self):
+        self.clear_requests()
+        self.clear_downloads()
+
+    def health(self):
+        return self._json('GET', '/_emulator/health')
 
     def fault(self, match, status, code, message='injected fault',
               count=-1, retry_after=None):
@@ -740,6 +1046,13 @@ class Mount:
         p = 'teamsfs: %s: ' % level
         return [l for l in self.log_lines() if l.startswith(p)]
 
+    def allow(self, *regexes):
+        """Allow more error/warning lines (a test that touches a broken
+        attachment on purpose)."""
+        for rx in regexes:
+            if not any(x.pattern == rx for x in self.expect):
+                self.expect.append(re.compile(rx))
+
     def unexpected_lines(self):
         out = []
         for l in self.log_lines():
@@ -809,12 +1122,33 @@ class TreeCase(unittest.TestCase):
             self.assertEqual(len(names), len(set(names)), cdir)
             for n in names:
                 self.assertLessEqual(len(os.fsencode(n)), 255, n)
+            attdirs = sorted(n for n in names if n.endswith(ATTDIR_SUFFIX))
+            self.assertEqual(
+                sorted(n for n in attdirs if not NOID_ATTDIR_RE.match(n)),
+                sorted(c.attdirs), cdir)
+            names = [n for n in names if not n.endswith(ATTDIR_SUFFIX)]
             named = sorted(n for n in names if n in c.named)
             self.assertEqual(named, sorted(c.named), cdir)
             noid = sorted(n for n in names if n not in c.named)
             for n in noid:
                 self.assertRegex(n, NOID_RE, cdir)
             self.assertEqual(len(noid), len(c.noid), cdir)
+            noid_attdirs = [n for n in attdirs if NOID_ATTDIR_RE.match(n)]
+            self.assertEqual(len(noid_attdirs), len(c.noid_attdirs), cdir)
+            for n in noid_attdirs:
+                # named like the message file: hash of its bytes
+                self.assertIn(n[:-len(ATTDIR_SUFFIX)] + '.json', noid, cdir)
+            for dname, d in sorted(c.attdirs.items()):
+                seen.update(self.assert_attdir(
+                    mnt, os.path.join(cdir, dname), d, contents))
+            for n in noid_attdirs:
+                data = read_file(os.path.join(cdir, n[:-len(ATTDIR_SUFFIX)]
+                                              + '.json'))
+                obj = json.loads(data.decode('utf-8'))
+                d = [x for x in c.noid_attdirs if x.msg == obj]
+                self.assertEqual(len(d), 1, os.path.join(cdir, n))
+                seen.update(self.assert_attdir(
+                    mnt, os.path.join(cdir, n), d[0], contents))
             if not contents:
                 continue
             for n in named:
@@ -837,6 +1171,91 @@ class TreeCase(unittest.TestCase):
                 sorted(got_noid),
                 sorted(json.dumps(m, sort_keys=True) for m in c.noid), cdir)
         return seen
+
+    def assert_attdir(self, mnt, path, attdir, contents=True,
+                      links=False):
+        """An attachments directory: mode, mtime, names and (contents)
+        every file.  -> {relpath: (stat_result, bytes)} of what was read."""
+        seen = {}
+        st = self.assert_dir_mode(path)
+        self.assertEqual(st.st_mtime_ns, attdir.mtime_ns, 'mtime of ' + path)
+        names = os.listdir(path)
+        if links:
+            want = [a.name if not a.downloadable else link_name(a)
+                    for a in attdir.atts]
+            want = [n for n in want if n]
+        else:
+            want = attdir.names()
+        self.assertEqual(sorted(names), sorted(want), path)
+        if not contents:
+            return seen
+        tenant = mnt.emu.tenant()
+        msg_file = os.path.basename(path)[:-len(ATTDIR_SUFFIX)] + '.json'
+        for a in attdir.atts:
+            if links and a.downloadable:
+                n = link_name(a)
+                if n:
+                    p = os.path.join(path, n)
+                    seen[os.path.relpath(p, mnt.mnt)] = self.assert_link(
+                        mnt, p, a, attdir.msg)
+                continue
+            p = os.path.join(path, a.name)
+            got = self.assert_attachment(mnt, p, a, attdir.msg,
+                                         media_of(tenant, a), msg_file)
+            if got:
+                seen[os.path.relpath(p, mnt.mnt)] = got
+        return seen
+
+    def assert_attachment(self, mnt, path, att, msg, media, msg_file):
+        """One attachment file: stat before read gives the size that read
+        gives, bytes (sha256) as the emulator serves, mode and mtime; or
+        the error Graph's refusal maps to (the mount then allows its log
+        line).  -> (stat_result, bytes) or None for a refused one."""
+        err = att_errno(media)
+        if err:
+            mnt.allow(att_log_re(att, msg_file))
+            with self.assertRaises(OSError, msg=path) as cm:
+                os.stat(path)
+            self.assertEqual(cm.exception.errno, err, path)
+            with self.assertRaises(OSError, msg=path) as cm:
+                read_file(path)
+            self.assertEqual(cm.exception.errno, err, path)
+            return None
+        st = os.stat(path)          # before reading: size must be exact
+        data = read_file(path)
+        self.assertTrue(stat.S_ISREG(st.st_mode), path)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o444, path)
+        self.assertEqual((st.st_uid, st.st_gid),
+                         (os.getuid(), os.getgid()), path)
+        self.assertEqual(st.st_size, len(data), 'st_size of ' + path)
+        mtime = message_mtime_ns(msg)
+        if att.kind == ATT_INLINE:
+            how, want = inline_expected(att)
+            if how == 'json':
+                self.assertTrue(data.endswith(b'\n'), path)
+                self.assertEqual(json.loads(data.decode('utf-8')), want,
+                                 path)
+            else:
+                self.assertEqual(data, want, path)
+        else:
+            self.assertEqual(len(data), media['size'], 'size of ' + path)
+            self.assertEqual(hashlib.sha256(data).hexdigest(),
+                             media['sha256'], 'sha256 of ' + path)
+            if att.kind == ATT_REFERENCE:
+                t = parse_time_ns(media.get('lastModifiedDateTime'))
+                if t is not None:
+                    mtime = t
+        self.assertEqual(st.st_mtime_ns, mtime, 'mtime of ' + path)
+        return st, data
+
+    def assert_link(self, mnt, path, att, msg):
+        """attachments=links: an internet shortcut holding the URL."""
+        st = os.stat(path)
+        data = read_file(path)
+        self.assertEqual(st.st_size, len(data), path)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o444, path)
+        self.assertEqual(data, link_text(mnt, att), path)
+        return st, data
 
     def assert_one_pass(self, emu, reqs, scope, top=None):
         """teamsfs fetched every page of one pass of scope exactly once.
@@ -867,20 +1286,39 @@ class TreeCase(unittest.TestCase):
         return pages, Scope(scope.kind, scope.owner, values)
 
     def assert_scope_files_count(self, mnt, scope):
-        n = 0
-        for _, _, files in os.walk(os.path.join(mnt.mnt, scope.relpath)):
+        n = natt = 0
+        for d, _, files in os.walk(os.path.join(mnt.mnt, scope.relpath)):
             n += len(files)
-        self.assertEqual(n, scope.file_count(), scope.relpath)
+            if d.endswith(ATTDIR_SUFFIX):
+                natt += len(files)
+        self.assertEqual(n - natt, scope.file_count(), scope.relpath)
+        self.assertEqual(natt, scope.att_count(), scope.relpath)
+
+
+def link_text(mnt, att):
+    """The bytes of att's .url file in attachments=links mode."""
+    if att.kind == ATT_HOSTED:
+        url = mnt.graph_url + '/' + att.source
+    else:
+        url = att.source
+    return ('[InternetShortcut]\r\nURL=%s\r\n' % url).encode(
+        'utf-8', 'surrogatepass')
 
 
 def snapshot(root):
-    """relpath -> (kind, ino, size, mtime_ns, mode, bytes or None)."""
+    """relpath -> (kind, ino, size, mtime_ns, mode, bytes or None);
+    ('error', errno) for what cannot be stat'ed or read (a refused
+    attachment)."""
     out = {}
     for dirpath, dirs, files in os.walk(root):
         for n in dirs + files:
             p = os.path.join(dirpath, n)
-            st = os.lstat(p)
-            data = read_file(p) if stat.S_ISREG(st.st_mode) else None
+            try:
+                st = os.lstat(p)
+                data = read_file(p) if stat.S_ISREG(st.st_mode) else None
+            except OSError as e:
+                out[os.path.relpath(p, root)] = ('error', e.errno)
+                continue
             out[os.path.relpath(p, root)] = (
                 stat.S_IFMT(st.st_mode), st.st_ino, st.st_size,
                 st.st_mtime_ns, st.st_mode, data)
