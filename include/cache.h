@@ -7,6 +7,7 @@
  * hash_bytes() of "<kind>/<owner name>" stored big-endian:
  *
  *   meta    "schema"                         -> schema version (u32)
+ *           "created"                        -> creation time (ns)
  *   lists   <kind> <name>                    -> Graph id, displayName, label
  *           <kind>                           -> list state (complete, time)
  *   scopes  <kind> <owner name>              -> scope record + next link
@@ -82,6 +83,12 @@ int cache_open(const char *dir, struct cache **out);
 
 /* Closes the cache; every transaction must have ended. */
 void cache_close(struct cache *c);
+
+/*
+ * Returns when the cache was created (stable ctime for directories whose
+ * contents are lists fetched later).
+ */
+int64_t cache_created(struct cache *c);
 
 /* Returns the hash that keys scope @owner of @kind in conts and msgs. */
 uint64_t cache_scope_hash(char kind, const char *owner);

@@ -13,7 +13,9 @@
 
 #include <sys/ioctl.h>
 
-#define TEAMSFS_IOC_REFRESH _IO('T', 0x51)
+/* 'Z' 0x51: a number no kernel layer handles itself (_IO('T', 0x51) is
+ * FIOCLEX, which never reaches a filesystem). */
+#define TEAMSFS_IOC_REFRESH _IO('Z', 0x51)
 
 /*
  * Runs "teamsfs refresh PATH..." with @argc and @argv starting at

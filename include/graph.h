@@ -21,6 +21,7 @@ struct graph_config {
 	unsigned retries;   /* tries after the first, for transient failures */
 	unsigned max_rps;   /* requests started per second at most; 0: any */
 	unsigned max_conns; /* requests in flight at once at most */
+	unsigned stall_s;   /* give up a request silent this long (seconds) */
 };
 
 /* What the client has done so far, for progress displays. */

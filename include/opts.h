@@ -21,6 +21,7 @@ struct opts {
 	unsigned retries;
 	unsigned max_rps;   /* Graph requests started per second, at most */
 	unsigned max_conns; /* Graph requests in flight, at most */
+	unsigned stall;	    /* seconds a silent request is given */
 	char *refresh;	    /* "1h", "30m", "0"... as given */
 	char *overlap;
 	long long refresh_ns; /* parsed; 0: never refresh */

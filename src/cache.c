@@ -5,6 +5,7 @@
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hash.h"
 #include "log.h"
@@ -16,6 +17,7 @@
 struct cache {
 	MDB_env *env;
 	MDB_dbi meta, lists, scopes, conts, msgs, attdirs, atts, names;
+	int64_t created_ns;
 };
 
 /* An attachment record as stored, followed by its strings and bytes. */
@@ -147,7 +149,12 @@ static int open_dbs(struct cache *c)
 	MDB_txn *txn;
 	MDB_val k = {6, "schema"}, v;
 	uint32_t version = SCHEMA_VERSION;
+	struct timespec ts;
+	int64_t now;
 	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 
 	rc = mdb_txn_begin(c->env, NULL, 0, &txn);
 	if (rc)
@@ -159,9 +166,13 @@ static int open_dbs(struct cache *c)
 	}
 	rc = mdb_get(txn, c->meta, &k, &v);
 	if (rc == MDB_NOTFOUND) {
+		MDB_val ck = {7, "created"}, cv = {sizeof(now), &now};
+
 		v.mv_data = &version;
 		v.mv_size = sizeof(version);
 		rc = mdb_put(txn, c->meta, &k, &v, 0);
+		if (!rc)
+			rc = mdb_put(txn, c->meta, &ck, &cv, 0);
 	} else if (!rc) {
 		memcpy(&version, v.mv_data,
 		       v.mv_size < sizeof(version) ? v.mv_size
@@ -176,6 +187,11 @@ static int open_dbs(struct cache *c)
 	}
 	if (rc)
 		goto out;
+	k.mv_size = 7;
+	k.mv_data = "created";
+	rc = mdb_get(txn, c->meta, &k, &v);
+	if (!rc && v.mv_size == sizeof(c->created_ns))
+		memcpy(&c->created_ns, v.mv_data, sizeof(c->created_ns));
 	rc = mdb_txn_commit(txn);
 	return rc ? fail("opening the cache", rc) : 0;
 out:
@@ -776,12 +792,14 @@ int cache_msg_read(struct cache *c, uint64_t sh, const char *cont,
 	rc = msg_get(c, txn, sh, cont, name, &v);
 	if (!rc) {
 		*len = v.mv_size - sizeof(int64_t);
-		*data = malloc(*len ? *len : 1);
-		if (*data)
+		*data = malloc(*len + 1);
+		if (*data) {
 			memcpy(*data, (char *)v.mv_data + sizeof(int64_t),
 			       *len);
-		else
+			(*data)[*len] = '\0';
+		} else {
 			rc = -ENOMEM;
+		}
 	}
 	mdb_txn_abort(txn);
 	return rc;
@@ -1033,11 +1051,13 @@ int cache_att_read(struct cache *c, uint64_t sh, const char *cont,
 		size_t off = sizeof(d) + d.source_len + d.type_len + d.id_len;
 
 		*len = v.mv_size - off;
-		*data = malloc(*len ? *len : 1);
-		if (*data)
+		*data = malloc(*len + 1);
+		if (*data) {
 			memcpy(*data, (char *)v.mv_data + off, *len);
-		else
+			(*data)[*len] = '\0';
+		} else {
 			rc = -ENOMEM;
+		}
 	}
 	mdb_txn_abort(txn);
 	return rc;
@@ -1202,4 +1222,9 @@ int cache_names_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
 
 	put_be64(prefix, sh);
 	return walk_prefix(c, c->names, prefix, 8, decode_name, fn, ctx);
+}
+
+int64_t cache_created(struct cache *c)
+{
+	return c->created_ns;
 }

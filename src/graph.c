@@ -164,6 +164,20 @@ static void count_wait(struct graph *g, long ms)
 	pthread_mutex_unlock(&g->lock);
 }
 
+/* A curl handle with the client's time limits. */
+static CURL *new_handle(struct graph *g)
+{
+	CURL *h = http_handle_new();
+	long stall = g->cfg.stall_s ? (long)g->cfg.stall_s : 30;
+
+	if (h) {
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, stall);
+		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+				 stall < 10 ? stall : 10L);
+	}
+	return h;
+}
+
 /* Exponential backoff with full jitter for retry number @attempt (0..). */
 static long backoff_ms(unsigned attempt)
 {
@@ -388,7 +402,7 @@ int graph_get_object(struct graph *g, const char *path, const char *what,
 {
 	struct use u = {1, accept_object, out, NULL, NULL};
 	char *url = graph_url(g, path);
-	CURL *h = http_handle_new();
+	CURL *h = new_handle(g);
 	int rc = -ENOMEM;
 
 	*out = NULL;
@@ -470,7 +484,7 @@ int graph_download(struct graph *g, const char *path, const char *what,
 	struct use host_use = {0, accept_download, &d, sink_bytes,
 			       sink_offset};
 	char *url = graph_url(g, path), why[256];
-	CURL *h = http_handle_new();
+	CURL *h = new_handle(g);
 	int rc = -ENOMEM;
 
 	if (!url || !h)
@@ -498,7 +512,7 @@ out:
 int graph_walk(struct graph *g, const char *url, const char *what,
 	       graph_page_fn fn, void *ctx)
 {
-	CURL *h = http_handle_new();
+	CURL *h = new_handle(g);
 	char *cur = strdup(url);
 	uint64_t *seen = NULL;
 	size_t nseen = 0, cap = 0;

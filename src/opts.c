@@ -32,6 +32,7 @@ static const struct fuse_opt spec[] = {
 	OPT("retries=%u", retries),
 	OPT("max_rps=%u", max_rps),
 	OPT("max_conns=%u", max_conns),
+	OPT("stall_timeout=%u", stall),
 	OPT("refresh=%s", refresh),
 	OPT("refresh_overlap=%s", overlap),
 	OPT("offline", offline),
@@ -73,6 +74,8 @@ static const char usage[] =
 	"  max_rps=N               Graph requests per second at most "
 	"(default 50)\n"
 	"  max_conns=N             Graph requests at once at most (default 8)\n"
+	"  stall_timeout=SECONDS   give up a request that stays silent this\n"
+	"                          long (default 30), then retry\n"
 	"  refresh=DURATION        refresh what is older than this, in the\n"
 	"                          background (default 1h; 0: never)\n"
 	"  refresh_overlap=DURATION how far back a refresh looks again\n"
@@ -349,6 +352,7 @@ int opts_parse(int argc, char **argv, enum opts_mode mode, struct opts *o)
 	o->retries = 4;
 	o->max_rps = 50;
 	o->max_conns = 8;
+	o->stall = 30;
 	o->timeout = 60.0;
 	o->args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	if (fuse_opt_parse(&o->args, o, spec, on_arg) == -1 || ps.bad)

@@ -114,7 +114,7 @@ static int fetch(struct token_source *ts)
 	struct json_object *o = NULL, *tok, *exp;
 	char *form = NULL;
 	size_t len = 0;
-	long lifetime;
+	long lifetime, margin;
 	int rc;
 
 	if (!ts->curl && !(ts->curl = http_handle_new()))
@@ -163,9 +163,14 @@ static int fetch(struct token_source *ts)
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* Renew with a margin: five minutes, or a fifth of short lifetimes. */
-	ts->renew_at = time(NULL) + lifetime -
-		       (lifetime > 1500 ? 300 : lifetime / 5);
+	/*
+	 * Renew with a margin: five minutes, or a fifth of short lifetimes,
+	 * and never less than two seconds (times here are whole seconds).
+	 */
+	margin = lifetime > 1500 ? 300 : lifetime / 5;
+	if (margin < 2)
+		margin = 2;
+	ts->renew_at = time(NULL) + lifetime - margin;
 	log_info("new access token, valid for %ld s", lifetime);
 	rc = 0;
 out:

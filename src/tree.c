@@ -452,12 +452,15 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 		*settled = tm && t2;
 		fill(t, st, ino, 1, p->type == NODE_ROOT ? 5 : 4, 0,
 		     tm > t2 ? tm : t2);
+		/* Lists arriving must not look like a change to tar. */
+		set_time(&st->st_ctim, cache_created(t->cache));
 		return 0;
 	case NODE_BN_LIST:
 		tm = list_time(t, p->kind, NULL);
 		*settled = tm != 0;
 		fill(t, st, ino, 1, 2, 0, tm);
 		st->st_nlink = 1; /* subdirectories not counted: unknown */
+		set_time(&st->st_ctim, cache_created(t->cache));
 		return 0;
 	case NODE_BN_OWNER:
 		rc = byname_owner(t->byname, p->kind, p->owner, msg, cancel,
@@ -477,6 +480,7 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 		tm = list_time(t, p->kind, &count);
 		*settled = tm || fixed_for(t, p->kind);
 		fill(t, st, ino, 1, 2 + count, 0, tm);
+		set_time(&st->st_ctim, cache_created(t->cache));
 		return 0;
 	case NODE_OWNER:
 	case NODE_SCOPE:
