@@ -81,6 +81,15 @@ int graph_walk(struct graph *g, const char *url, const char *what,
 int graph_get_object(struct graph *g, const char *path, const char *what,
 		     struct json_object **out);
 
+/*
+ * Asks for the size and content type of the bytes at @path with HEAD,
+ * without downloading them.  Returns 0, -ENOTSUP when the server does not
+ * answer HEAD with a length (the caller may download instead), or -errno
+ * like graph_get_object().
+ */
+int graph_head(struct graph *g, const char *path, const char *what,
+	       long long *size, char *type, size_t type_len);
+
 /* Where downloaded bytes go. */
 struct graph_sink {
 	/* Takes bytes in order; @restart: drop what came before (the server

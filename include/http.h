@@ -25,6 +25,7 @@ struct http_request {
 	void *sink_ctx;
 	long long range_from;	    /* > 0: ask for the bytes from here on */
 	const volatile int *cancel; /* when it becomes nonzero, give up */
+	int head;		    /* send HEAD: headers only */
 };
 
 struct http_response {
@@ -34,6 +35,7 @@ struct http_response {
 	long retry_after;	   /* seconds asked to wait, or -1 */
 	char *location;		   /* a redirect's target, malloc'd, or NULL */
 	char *content_type;	   /* the Content-Type, malloc'd, or NULL */
+	long long content_length;  /* Content-Length, or -1 */
 	char error[CURL_ERROR_SIZE]; /* transport error, for a log line */
 };
 

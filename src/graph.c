@@ -229,6 +229,8 @@ struct use {
 	void *ctx;
 	http_sink_fn sink; /* stream 2xx bodies here */
 	long long (*resume_at)(void *ctx); /* Range start for a retry */
+	int head;	   /* ask with HEAD; other 4xx than 401/403/404:
+			    * -ENOTSUP without a log line */
 };
 
 /*
@@ -250,7 +252,8 @@ static int request(struct graph *g, CURL *h, const char *url,
 					  .max_body = PAGE_MAX,
 					  .sink = u->sink,
 					  .sink_ctx = u->ctx,
-					  .cancel = &g->cancelled};
+					  .cancel = &g->cancelled,
+					  .head = u->head};
 		long wait_ms = -1;
 		int rc;
 
@@ -321,6 +324,10 @@ static int request(struct graph *g, CURL *h, const char *url,
 			attempt--;
 			continue;
 		}
+		if (u->head && f.status >= 400 && f.status < 500 &&
+		    f.status != 401 && f.status != 403 && f.status != 404 &&
+		    f.status != 429)
+			return -ENOTSUP;
 		if (f.status != 429 && f.status < 500)
 			break;
 		if (f.status == 429 || f.status == 503)
@@ -365,7 +372,7 @@ static int accept_page(void *ctx, struct http_response *rs,
 static int get_page(struct graph *g, CURL *h, const char *url,
 		    const char *what, struct json_object **out)
 {
-	struct use u = {1, accept_page, out, NULL, NULL};
+	struct use u = {1, accept_page, out, NULL, NULL, 0};
 	int rc = request(g, h, url, what, &u);
 
 	return rc == -ENOENT ? -EIO : rc;
@@ -400,7 +407,7 @@ static char *graph_url(struct graph *g, const char *path)
 int graph_get_object(struct graph *g, const char *path, const char *what,
 		     struct json_object **out)
 {
-	struct use u = {1, accept_object, out, NULL, NULL};
+	struct use u = {1, accept_object, out, NULL, NULL, 0};
 	char *url = graph_url(g, path);
 	CURL *h = new_handle(g);
 	int rc = -ENOMEM;
@@ -480,9 +487,9 @@ int graph_download(struct graph *g, const char *path, const char *what,
 {
 	struct fetch d = {sink, NULL};
 	struct use graph_use = {1, accept_graph_answer, &d, sink_bytes,
-				sink_offset};
+				sink_offset, 0};
 	struct use host_use = {0, accept_download, &d, sink_bytes,
-			       sink_offset};
+			       sink_offset, 0};
 	char *url = graph_url(g, path), why[256];
 	CURL *h = new_handle(g);
 	int rc = -ENOMEM;
@@ -582,5 +589,47 @@ out:
 	free(cur);
 	if (h)
 		curl_easy_cleanup(h);
+	return rc;
+}
+
+/* What a HEAD answer says of the bytes. */
+struct head_out {
+	long long size;
+	char *type;
+	size_t type_len;
+};
+
+static int accept_head(void *ctx, struct http_response *rs,
+		       struct failure *f)
+{
+	struct head_out *o = ctx;
+
+	(void)f;
+	if (rs->status != 200 || rs->content_length < 0)
+		return -ENOTSUP;
+	o->size = rs->content_length;
+	if (rs->content_type)
+		snprintf(o->type, o->type_len, "%s", rs->content_type);
+	return 0;
+}
+
+int graph_head(struct graph *g, const char *path, const char *what,
+	       long long *size, char *type, size_t type_len)
+{
+	struct head_out o = {-1, type, type_len};
+	struct use u = {1, accept_head, &o, NULL, NULL, 1};
+	char *url = graph_url(g, path);
+	CURL *h = new_handle(g);
+	int rc = -ENOMEM;
+
+	if (type_len)
+		type[0] = '\0';
+	if (url && h)
+		rc = request(g, h, url, what, &u);
+	if (!rc)
+		*size = o.size;
+	if (h)
+		curl_easy_cleanup(h);
+	free(url);
 	return rc;
 }

@@ -145,10 +145,20 @@ int http_exchange(CURL *h, const struct http_request *rq,
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->post);
 	else
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	if (rq->head)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	snprintf(range, sizeof(range), "%lld-", rq->range_from);
 	curl_easy_setopt(h, CURLOPT_RANGE, rq->range_from > 0 ? range : NULL);
 	rc = curl_easy_perform(h);
 	curl_easy_setopt(h, CURLOPT_RANGE, NULL);
+	{
+		curl_off_t cl = -1;
+
+		curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		rs->content_length = cl;
+	}
+	if (rq->head)
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
 	    location)
 		rs->location = strdup(location);

@@ -370,12 +370,12 @@ static int att_size(struct tree *t, const struct path *p, const char *msg,
 		    struct att_rec *r, jobs_cancel_fn cancel, void *arg)
 {
 	uint64_t sh = cache_scope_hash(p->kind, p->owner);
-	char what[NAME_MAX_BYTES * 2 + 32];
+	char what[NAME_MAX_BYTES * 2 + 32], type[128];
 	struct json_object *item = NULL, *v;
 	struct fetch_file *ff;
 	long long size;
 	char *path;
-	int rc;
+	int rc = 0;
 
 	if (links_mode(t) && r->kind != ATT_INLINE) {
 		size_t len;
@@ -410,7 +410,18 @@ static int att_size(struct tree *t, const struct path *p, const char *msg,
 					  &r->mtime_ns);
 
 		json_object_put(item);
+	} else if (!t->opts->offline &&
+		   !(rc = graph_head(t->graph, r->source, what, &size, type,
+				     sizeof(type)))) {
+		/* Size and type without the bytes: ls -l downloads nothing */
+		r->size = size;
+		if (type[0]) {
+			free(r->content_type);
+			r->content_type = strdup(type);
+		}
 	} else {
+		if (rc && rc != -ENOTSUP)
+			return rc == -ENOENT ? -EIO : rc;
 		rc = fetch_open(t->fetcher, r->source, what, &ff);
 		if (rc)
 			return rc;

@@ -279,9 +279,10 @@ class AttachmentTest(h.TreeCase):
                 self.assertRegex(r['path'], SHARES_META)
             self.assertEqual(EMU.downloads(), [])
 
-    def test_hosted_stat_fetches_once_and_read_is_cached(self):
-        """A hosted content's size is known once fetched (README: its
-        first stat downloads it); the read after makes no request."""
+    def test_hosted_stat_asks_head_and_read_downloads_once(self):
+        """A hosted content's first stat asks for its size with HEAD, so
+        ls -l downloads nothing; the first read downloads it once, and a
+        second stat asks nothing."""
         rel, a, msg, _ = self.first(
             lambda a: a.kind == h.ATT_HOSTED and self.good(a))
         with h.Mount(EMU) as m:
@@ -290,10 +291,17 @@ class AttachmentTest(h.TreeCase):
             st = os.stat(m.path(rel))
             self.assertEqual(st.st_size, self.media(a)['size'])
             reqs = self.media_requests(EMU.requests())
-            self.assertEqual([r['path'] for r in reqs], [a.graph_path()])
+            self.assertEqual([(r['method'], r['path']) for r in reqs],
+                             [('HEAD', a.graph_path())])
             data = h.read_file(m.path(rel))
             self.assertEqual(sha(data), self.media(a)['sha256'])
-            self.assertEqual(len(self.media_requests(EMU.requests())), 1)
+            self.assertEqual(len(data), st.st_size)
+            reqs = self.media_requests(EMU.requests())
+            self.assertEqual([(r['method'], r['path']) for r in reqs],
+                             [('HEAD', a.graph_path()),
+                              ('GET', a.graph_path())])
+            os.stat(m.path(rel))
+            self.assertEqual(len(self.media_requests(EMU.requests())), 2)
             self.assertEqual(EMU.downloads(), [])
 
     def test_tar_and_rsync_of_a_chat(self):
@@ -398,9 +406,15 @@ class AttachmentTest(h.TreeCase):
                         self.assertEqual(size, len(data))
                         self.assertEqual(sha(data), self.media(a)['sha256'])
                     reqs = EMU.requests()
+                    # Downloads are GETs; a hosted stat may ask HEAD once.
                     fetches = [r for r in reqs
-                               if r['path'] == a.graph_path()]
+                               if r['path'] == a.graph_path()
+                               and r['method'] == 'GET']
                     self.assertEqual(len(fetches), 1, fetches)
+                    heads = [r for r in reqs
+                             if r['path'] == a.graph_path()
+                             and r['method'] == 'HEAD']
+                    self.assertLessEqual(len(heads), 1, heads)
                     if a.kind == h.ATT_REFERENCE:
                         self.assertEqual(len(EMU.downloads()), 1,
                                          EMU.downloads())

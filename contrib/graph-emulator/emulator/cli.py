@@ -56,7 +56,13 @@ def parse_args(argv):
     p.add_argument("--repeat-skiptoken", type=int, default=0, metavar="N",
                    help="from the N-th page of a getAllMessages walk on, repeat the "
                         "previous next link (default 0: off)")
+    p.add_argument("--bulk-messages", type=int, default=0, metavar="N",
+                   help="serve a large synthetic tenant of N messages, rendered per page "
+                        "on demand (benchmarks; see emulator/bulk.py)")
     args = p.parse_args(argv)
+    if args.bulk_messages and (args.bulk_messages < 100 or args.tenant_dir or args.samples
+                               or args.dump):
+        p.error("--bulk-messages needs N >= 100 and no --tenant-dir, --samples or --dump")
     if args.scale <= 0:
         p.error("--scale must be positive")
     if args.token_lifetime <= 0:
@@ -74,7 +80,10 @@ def read_secret(path):
 
 
 def build_tenant(args):
-    if args.tenant_dir:
+    if args.bulk_messages:
+        from .bulk import BulkTenant
+        tenant = BulkTenant(args.bulk_messages, args.seed, args.tenant_id or DEFAULT_TENANT)
+    elif args.tenant_dir:
         tenant = load_tenant_dir(args.tenant_dir, args.tenant_id, DEFAULT_TENANT, args.seed)
     else:
         tenant = generator.generate(args.seed, args.scale, args.tenant_id or DEFAULT_TENANT,
@@ -125,6 +134,9 @@ def main(argv=None):
         print("graph-emulator: error: cannot listen on %s:%d: %s" % (args.host, args.port, exc),
               file=sys.stderr)
         return 1
+    if args.bulk_messages:
+        from .bulk import no_delay
+        no_delay(server)
     host, port = server.server_address[:2]
     dhost, dport = downloads.server_address[:2]
     if dhost in ("0.0.0.0", "::"):

@@ -196,7 +196,9 @@ class Handler(BaseHandler):
                               'Bearer realm="", authorization_uri="https://login.microsoftonline.'
                               'com/common/oauth2/authorize", client_id="00000003-0000-0000-'
                               'c000-000000000000"'})
-        if self.command != "GET":
+        # HEAD is answered for raw content ($value), as for GET without the body.
+        if self.command != "GET" and not (self.command == "HEAD"
+                                          and path.lower().endswith("/$value")):
             raise GraphError(405, "Request_BadRequest",
                              "Specified HTTP method is not allowed for the request target.")
         segs = split_segments(path[len("/v1.0"):])
