@@ -36,6 +36,7 @@ static const struct fuse_opt spec[] = {
 	OPT("refresh=%s", refresh),
 	OPT("refresh_overlap=%s", overlap),
 	OPT("offline", offline),
+	OPT("no_xattrs", no_xattrs),
 	OPT("attachments=%s", attachments),
 	OPT("attachment_cache_max=%s", att_cache_max),
 	OPT("timeout=%lf", timeout),
@@ -83,6 +84,8 @@ static const char usage[] =
 	"  timeout=SECONDS         kernel attribute and entry cache time\n"
 	"                          (default 60)\n"
 	"  offline                 serve the cache only, no network\n"
+	"  no_xattrs               no extended attributes: ls -l of huge\n"
+	"                          directories then needs no ACL round trips\n"
 	"  attachments=files|links attachments as files fetched on read\n"
 	"                          (default), or as .url links that fetch\n"
 	"                          nothing\n"

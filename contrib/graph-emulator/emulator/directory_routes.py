@@ -12,7 +12,7 @@ import urllib.parse
 
 from . import directory
 from . import paging
-from .errors import GraphError
+from .errors import GraphError, not_found_team, not_found_user
 
 DEFAULT_CHATS_TOP = 20
 MAX_CHATS_TOP = 50
@@ -73,7 +73,6 @@ def _parse_expand(params):
 
 
 def list_chats(handler, key, params):
-    from .server import not_found_user          # server imports this module
     tenant = handler.server.state.tenant
     _refuse_unsupported(params)
     expand = _parse_expand(params)
@@ -121,7 +120,6 @@ def list_chats(handler, key, params):
 
 
 def list_channels(handler, key, params):
-    from .server import not_found_team
     tenant = handler.server.state.tenant
     _refuse_unsupported(params)
     fields = _select_fields(params)

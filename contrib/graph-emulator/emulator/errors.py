@@ -74,3 +74,13 @@ def aad_error_body(error, aadsts, description):
         "correlation_id": correlation_id,
         "error_uri": "https://login.microsoftonline.com/error?code=%d" % aadsts,
     }
+
+
+def not_found_user(key):
+    return GraphError(404, "Request_ResourceNotFound",
+                      "Resource '%s' does not exist or one of its queried reference-property "
+                      "objects are not present." % key)
+
+
+def not_found_team(key):
+    return GraphError(404, "NotFound", "No team found with Group Id %s" % key)

@@ -27,7 +27,7 @@ from . import media_routes
 from . import paging
 from .auth import TokenError
 from .downloads import DownloadLog, Signer
-from .errors import GraphError
+from .errors import GraphError, not_found_team, not_found_user
 from .faults import Faults
 from .httpbase import PLAIN_JSON, BaseHandler, QuietServer
 from .live import LiveEditor
@@ -330,13 +330,3 @@ def select(obj, params):
         return obj
     wanted = {s.strip().lower() for s in sel.split(",") if s.strip()}
     return {k: v for k, v in obj.items() if k.lower() in wanted}
-
-
-def not_found_user(key):
-    return GraphError(404, "Request_ResourceNotFound",
-                      "Resource '%s' does not exist or one of its queried reference-property "
-                      "objects are not present." % key)
-
-
-def not_found_team(key):
-    return GraphError(404, "NotFound", "No team found with Group Id %s" % key)
