@@ -58,4 +58,13 @@ int byname_cont(struct byname *b, char kind, const char *owner,
 		const char *id, const char *readable, char *cont,
 		jobs_cancel_fn cancel, void *arg);
 
+/*
+ * Copies what Graph said of container @cont of @owner (chat type, topic and
+ * members; or a channel's name and membership) as JSON text, fetching the
+ * names first if needed.  Returns 0, -ENOENT or -errno.
+ */
+int byname_cont_meta(struct byname *b, char kind, const char *owner,
+		     const char *id, const char *cont, char **meta,
+		     jobs_cancel_fn cancel, void *arg);
+
 #endif

@@ -19,6 +19,7 @@
  *   atts    <scope hash:8> <container hash:8> <message name hash:8> <name>
  *                                            -> attachment record + strings
  *   names   <scope hash:8> <readable name>   -> container name (by-name)
+ *           <scope hash:8> NUL <container>   -> what Graph said of it (JSON)
  *           <scope hash:8>                   -> when the names were fetched
  *
  * <kind> is 'u' for users and their chats, 't' for teams and their channels.
@@ -259,12 +260,17 @@ int cache_att_foreach(struct cache *c, uint64_t sh, const char *cont,
 
 /*
  * Replaces the readable names of scope @sh's chats or channels by the @n
- * pairs (@readable[i] -> container file name @cont[i]), fetched at @now_ns.
- * Returns 0 or -errno.
+ * pairs (@readable[i] -> container file name @cont[i]), with what Graph
+ * said of each container as a JSON text @meta[i] (may be NULL), fetched at
+ * @now_ns.  Returns 0 or -errno.
  */
 int cache_names_replace(struct cache *c, uint64_t sh,
-			char *const *readable, char *const *cont, size_t n,
-			int64_t now_ns);
+			char *const *readable, char *const *cont,
+			char *const *meta, size_t n, int64_t now_ns);
+
+/* Copies what Graph said of container @cont (malloc'd JSON text). */
+int cache_names_meta(struct cache *c, uint64_t sh, const char *cont,
+		     char **meta);
 
 /* When the names of @sh were fetched: 0, or -ENOENT if never. */
 int cache_names_state(struct cache *c, uint64_t sh, int64_t *fetched_ns);

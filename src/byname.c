@@ -23,6 +23,7 @@ struct pair {
 	char *label;  /* readable, unescaped */
 	char *id;     /* Graph id: decides clashes */
 	char *target; /* file name it leads to */
+	char *meta;   /* what Graph said of it, as JSON text, or NULL */
 	char name[NAME_MAX_BYTES + 1]; /* final, escaped readable name */
 };
 
@@ -71,6 +72,7 @@ static void pairs_free(struct pairs *ps)
 		free(ps->p[i].label);
 		free(ps->p[i].id);
 		free(ps->p[i].target);
+		free(ps->p[i].meta);
 	}
 	free(ps->p);
 	memset(ps, 0, sizeof(*ps));
@@ -286,6 +288,49 @@ static char *chat_label(struct json_object *chat, const char *self)
 	return buf[0] ? strdup(buf) : NULL;
 }
 
+/*
+ * What a person asks of a chat (type, topic, members) or a channel (name,
+ * membership), as the JSON text kept for its directory's xattrs.
+ */
+static char *describe(struct json_object *item, char kind)
+{
+	static const char *const chat_keys[] = {"chatType", "topic", NULL};
+	static const char *const channel_keys[] = {"displayName",
+						   "membershipType", NULL};
+	const char *const *keys = kind == 'u' ? chat_keys : channel_keys;
+	struct json_object *out = json_object_new_object(), *members;
+	char *text = NULL;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; keys[i]; i++)
+		if (str_of(item, keys[i]))
+			json_object_object_add(
+				out, keys[i],
+				json_object_new_string(str_of(item, keys[i])));
+	if (kind == 'u' && json_object_object_get_ex(item, "members", &members) &&
+	    json_object_is_type(members, json_type_array)) {
+		struct json_object *names = json_object_new_array();
+
+		for (size_t i = 0; names && i < json_object_array_length(members);
+		     i++) {
+			const char *n = str_of(
+				json_object_array_get_idx(members, i),
+				"displayName");
+
+			if (n)
+				json_object_array_add(names,
+						      json_object_new_string(n));
+		}
+		if (names)
+			json_object_object_add(out, "members", names);
+	}
+	text = strdup(json_object_to_json_string_ext(
+		out, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(out);
+	return text;
+}
+
 /* One names fetch: a user's chats or a team's channels. */
 struct fetch_job {
 	struct byname *b;
@@ -318,6 +363,8 @@ static int names_page(void *ctx, struct json_object *page, const char *next)
 						  : NULL);
 		rc = pairs_add(&j->ps, label, id, target);
 		free(label);
+		if (!rc)
+			j->ps.p[j->ps.n - 1].meta = describe(item, j->kind);
 	}
 	return rc;
 }
@@ -328,6 +375,7 @@ static int run_fetch(void *arg)
 	uint64_t sh = cache_scope_hash(j->kind, j->owner);
 	char *esc = curl_easy_escape(NULL, j->id, 0), *url = NULL;
 	char what[NAME_MAX_BYTES + 64], **labels = NULL, **targets = NULL;
+	char **metas = NULL;
 	struct timespec now;
 	int rc = -ENOMEM;
 
@@ -346,21 +394,25 @@ static int run_fetch(void *arg)
 	settle(&j->ps);
 	labels = calloc(j->ps.n + 1, sizeof(*labels));
 	targets = calloc(j->ps.n + 1, sizeof(*targets));
-	if (!labels || !targets) {
+	metas = calloc(j->ps.n + 1, sizeof(*metas));
+	if (!labels || !targets || !metas) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < j->ps.n; i++) {
 		labels[i] = j->ps.p[i].name;
 		targets[i] = j->ps.p[i].target;
+		metas[i] = j->ps.p[i].meta;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	rc = cache_names_replace(j->b->cache, sh, labels, targets, j->ps.n,
+	rc = cache_names_replace(j->b->cache, sh, labels, targets, metas,
+				 j->ps.n,
 				 (int64_t)now.tv_sec * 1000000000 +
 					 now.tv_nsec);
 out:
 	free(labels);
 	free(targets);
+	free(metas);
 	free(url);
 	curl_free(esc);
 	return rc;
@@ -415,6 +467,8 @@ static int cont_entry(void *ctx, const char *name, size_t len,
 	struct cont_walk *w = ctx;
 	char readable[NAME_MAX_BYTES + 1];
 
+	if (!len || !name[0])
+		return 0; /* a container's description, not a name */
 	snprintf(readable, sizeof(readable), "%.*s", (int)len, name);
 	return w->fn(w->ctx, readable, rec);
 }
@@ -442,4 +496,17 @@ int byname_cont(struct byname *b, char kind, const char *owner,
 		return rc;
 	return cache_names_get(b->cache, cache_scope_hash(kind, owner),
 			       readable, cont);
+}
+
+int byname_cont_meta(struct byname *b, char kind, const char *owner,
+		     const char *id, const char *cont, char **meta,
+		     jobs_cancel_fn cancel, void *arg)
+{
+	int rc = ensure_names(b, kind, owner, id, cancel, arg);
+
+	*meta = NULL;
+	if (rc)
+		return rc;
+	return cache_names_meta(b->cache, cache_scope_hash(kind, owner), cont,
+				meta);
 }

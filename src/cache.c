@@ -1124,8 +1124,8 @@ int cache_att_foreach(struct cache *c, uint64_t sh, const char *cont,
 }
 
 int cache_names_replace(struct cache *c, uint64_t sh,
-			char *const *readable, char *const *cont, size_t n,
-			int64_t now_ns)
+			char *const *readable, char *const *cont,
+			char *const *meta, size_t n, int64_t now_ns)
 {
 	unsigned char kb[KEY_MAX];
 	struct cache_txn *t;
@@ -1149,6 +1149,15 @@ int cache_names_replace(struct cache *c, uint64_t sh,
 		k.mv_size = 8 + rl;
 		v.mv_data = cont[i];
 		v.mv_size = strlen(cont[i]);
+		rc = mdb_put(t->txn, c->names, &k, &v, 0);
+		if (rc || !meta || !meta[i] || strlen(cont[i]) > NAME_MAX_BYTES)
+			continue;
+		/* NUL never starts an escaped name: no clash with names. */
+		kb[8] = '\0';
+		memcpy(kb + 9, cont[i], strlen(cont[i]));
+		k.mv_size = 9 + strlen(cont[i]);
+		v.mv_data = meta[i];
+		v.mv_size = strlen(meta[i]);
 		rc = mdb_put(t->txn, c->names, &k, &v, 0);
 	}
 	if (!rc) {
@@ -1227,4 +1236,29 @@ int cache_names_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
 int64_t cache_created(struct cache *c)
 {
 	return c->created_ns;
+}
+
+static int take_text(const MDB_val *v, void *out)
+{
+	char **text = out;
+
+	*text = strndup(v->mv_data, v->mv_size);
+	return *text ? 0 : -ENOMEM;
+}
+
+int cache_names_meta(struct cache *c, uint64_t sh, const char *cont,
+		     char **meta)
+{
+	unsigned char kb[KEY_MAX];
+	size_t cl = strlen(cont);
+	MDB_val k = {9 + cl, kb};
+
+	*meta = NULL;
+	if (cl > NAME_MAX_BYTES)
+		return -ENOENT;
+	put_be64(kb, sh);
+	kb[8] = '\0';
+	memcpy(kb + 9, cont, cl);
+	return lookup(c, c->names, &k, take_text, meta,
+		      "reading readable names");
 }

@@ -893,6 +893,35 @@ static void message_xattrs(struct json_object *m, struct xattrs *x)
 	xattr_put(x, "user.teamsfs.web_url", json_str(m, "webUrl"));
 }
 
+/* The xattrs of a chat or channel directory, from its description. */
+static void container_xattrs(const char *meta, struct xattrs *x)
+{
+	struct json_object *m = json_tokener_parse(meta), *members;
+	char list[1024] = "";
+	size_t used = 0;
+
+	if (!m)
+		return;
+	xattr_put(x, "user.teamsfs.chat_type", json_str(m, "chatType"));
+	xattr_put(x, "user.teamsfs.topic", json_str(m, "topic"));
+	xattr_put(x, "user.teamsfs.display_name", json_str(m, "displayName"));
+	xattr_put(x, "user.teamsfs.membership_type",
+		  json_str(m, "membershipType"));
+	if (json_object_object_get_ex(m, "members", &members) &&
+	    json_object_is_type(members, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(members) &&
+				   used < sizeof(list) - 1;
+		     i++)
+			used += (size_t)snprintf(
+				list + used, sizeof(list) - used, "%s%s",
+				used ? ", " : "",
+				json_object_get_string(
+					json_object_array_get_idx(members, i)));
+		xattr_put(x, "user.teamsfs.members", list);
+	}
+	json_object_put(m);
+}
+
 static const char *kind_name(int kind)
 {
 	return kind == ATT_REFERENCE ? "reference"
@@ -926,13 +955,20 @@ ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 		xattr_put(&x, "user.teamsfs.display_name", e.display);
 		cache_list_entry_free(&e);
 	} else if (p->type == NODE_CONT) {
-		char *id = NULL;
+		char *id = NULL, *owner_gid = NULL, *meta = NULL;
 
 		rc = cache_cont_id(t->cache, sh, p->cont, &id);
 		if (rc)
 			return rc;
 		xattr_put(&x, "user.teamsfs.id", id);
 		free(id);
+		/* Type, topic and members come with the readable names. */
+		if (!owner_id(t, p->kind, p->owner, &owner_gid, NULL, NULL) &&
+		    !byname_cont_meta(t->byname, p->kind, p->owner, owner_gid,
+				      p->cont, &meta, NULL, NULL))
+			container_xattrs(meta, &x);
+		free(owner_gid);
+		free(meta);
 	} else if (p->type == NODE_MSG) {
 		rc = cache_msg_read(t->cache, sh, p->cont, p->msg, &data, &len);
 		if (rc)

@@ -297,7 +297,9 @@ class MetadataTest(h.TreeCase):
 
     def test_owner_and_container_xattrs(self):
         """User and team directories: .id and .display_name; chat and
-        channel directories: .id (the raw Graph id, not the file name)."""
+        channel directories: .id (the raw Graph id, not the file name) and
+        the chat's type, topic and members or the channel's name and
+        membership."""
         m = self.mnt
         for u in self.exp.tenant['users']:
             self.assertEqual(ut.xattrs(m.path('users', h.fs_name(u['id']))),
@@ -315,11 +317,43 @@ class MetadataTest(h.TreeCase):
                     continue
                 self.assertEqual(
                     ut.xattrs(m.path(scope.relpath, cname)),
-                    {'user.teamsfs.id': h.id_bytes(c.raw)}, cname)
+                    self.container_xattrs(scope, c.raw), cname)
         r = ut.sh('getfattr -d --absolute-names %s' % ut.q(
             m.path('users', h.fs_name(self.exp.users[0]))))
         self.assertEqual(r.returncode, 0, ut.describe(r))
         self.assertIn(b'user.teamsfs.display_name=', r.stdout)
+
+    def container_xattrs(self, scope, raw):
+        """The documented attributes of a chat or channel directory: its
+        id, and what the chats list (type, topic, members) or allChannels
+        (name, membership) says of it."""
+        want = {'user.teamsfs.id': h.id_bytes(raw)}
+        kind, owner_id = None, None
+        for u in self.exp.tenant['users']:
+            if scope.relpath == 'users/%s/chats' % h.fs_name(u['id']):
+                kind, owner_id = 'u', u['id']
+        for t in self.exp.tenant['teams']:
+            if scope.relpath == 'teams/%s/channels' % h.fs_name(t['id']):
+                kind, owner_id = 't', t['id']
+        if kind == 'u':
+            for chat in self.exp.tenant['chats'].get(owner_id, []):
+                if chat['id'] != raw:
+                    continue
+                want['user.teamsfs.chat_type'] = chat['chatType'].encode()
+                if isinstance(chat.get('topic'), str):
+                    want['user.teamsfs.topic'] = chat['topic'].encode()
+                names = [mb['displayName'] for mb in chat.get('members', [])
+                         if isinstance(mb.get('displayName'), str)]
+                if 'members' in chat:
+                    want['user.teamsfs.members'] = ', '.join(names).encode()
+        elif kind == 't':
+            for ch in self.exp.tenant['channels'].get(owner_id, []):
+                if ch['id'] != raw:
+                    continue
+                want['user.teamsfs.display_name'] = ch['displayName'].encode()
+                want['user.teamsfs.membership_type'] = \
+                    ch['membershipType'].encode()
+        return want
 
     def test_other_dirs_have_no_xattrs(self):
         """Directories without attributes list none, without an error:

@@ -118,8 +118,14 @@ int main(void)
 		int64_t when = 0;
 
 		CHECK(cache_names_state(c, a, &when) == -ENOENT);
-		CHECK(cache_names_replace(c, a, r1, c1, 2, 7) == 0);
-		CHECK(cache_names_replace(c, a, r2, c2, 1, 8) == 0);
+		char *m2[] = {"{\"chatType\":\"group\"}"}, *meta;
+
+		CHECK(cache_names_replace(c, a, r1, c1, NULL, 2, 7) == 0);
+		CHECK(cache_names_replace(c, a, r2, c2, m2, 1, 8) == 0);
+		CHECK(cache_names_meta(c, a, "19:c", &meta) == 0);
+		CHECK(meta && !strcmp(meta, m2[0]));
+		free(meta);
+		CHECK(cache_names_meta(c, a, "19:a", &meta) == -ENOENT);
 		CHECK(cache_names_state(c, a, &when) == 0 && when == 8);
 		CHECK(cache_names_get(c, a, "Ann Lee", cont) == 0);
 		CHECK_STR(cont, "19:c");
