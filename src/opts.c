@@ -197,78 +197,54 @@ static char *default_cache_dir(const char *tenant)
 	return dir;
 }
 
+/* A unit letter and how many base units it stands for. */
+struct unit {
+	char letter;
+	double scale;
+};
+
+static const struct unit durations[] = {
+	{'s', 1e9}, {'m', 60e9}, {'h', 3600e9}, {'d', 86400e9}, {0, 0},
+};
+
+static const struct unit sizes[] = {
+	{'K', 1024.0},
+	{'M', 1024.0 * 1024},
+	{'G', 1024.0 * 1024 * 1024},
+	{'T', 1024.0 * 1024 * 1024 * 1024},
+	{0, 0},
+};
+
 /*
- * Reads a duration such as "90", "90s", "15m", "2h" or "1d" from @text
- * (NULL: @dflt seconds) into @ns.  Returns 0, or -1 after a message.
+ * Reads a number with an optional unit letter from @text into @out, in
+ * base units (a bare number counts @bare each); NULL gives @dflt.  Returns
+ * 0, or -1 after a message naming @what and an @example.
  */
-static int parse_duration(const char *text, long long dflt, long long *ns)
+static int parse_scaled(const char *text, const struct unit *units,
+			double bare, long long dflt, const char *what,
+			const char *example, long long *out)
 {
-	long long mult = 1;
+	double v, scale = bare;
 	char *end;
-	double v;
 
 	if (!text) {
-		*ns = dflt * 1000000000LL;
+		*out = dflt;
 		return 0;
 	}
 	v = strtod(text, &end);
-	switch (*end) {
-	case 'd':
-		mult *= 24;
-		/* fall through */
-	case 'h':
-		mult *= 60;
-		/* fall through */
-	case 'm':
-		mult *= 60;
-		/* fall through */
-	case 's':
-		end++;
-		break;
-	}
-	if (end == text || *end || v < 0 || v > 1e9) {
-		fprintf(stderr, "teamsfs: error: '%s' is not a duration (such "
-				"as 90s, 15m, 2h, 1d)\n",
-			text);
+	for (const struct unit *u = units; end != text && u->letter; u++)
+		if (*end == u->letter) {
+			scale = u->scale;
+			end++;
+			break;
+		}
+	if (end == text || *end || v < 0 || v * scale > 9e18) {
+		fprintf(stderr, "teamsfs: error: '%s' is not a %s (such as "
+				"%s)\n",
+			text, what, example);
 		return -1;
 	}
-	*ns = (long long)(v * (double)mult * 1e9);
-	return 0;
-}
-
-/* Reads a size such as "500M" or "2G" into @bytes; -1 after a message. */
-static int parse_size(const char *text, long long dflt, long long *bytes)
-{
-	char *end;
-	double v;
-
-	if (!text) {
-		*bytes = dflt;
-		return 0;
-	}
-	v = strtod(text, &end);
-	switch (*end) {
-	case 'T':
-		v *= 1024;
-		/* fall through */
-	case 'G':
-		v *= 1024;
-		/* fall through */
-	case 'M':
-		v *= 1024;
-		/* fall through */
-	case 'K':
-		v *= 1024;
-		end++;
-		break;
-	}
-	if (end == text || *end || v < 0 || v > 9e18) {
-		fprintf(stderr, "teamsfs: error: '%s' is not a size (such as "
-				"500M or 2G)\n",
-			text);
-		return -1;
-	}
-	*bytes = (long long)v;
+	*out = (long long)(v * scale);
 	return 0;
 }
 
@@ -323,10 +299,13 @@ static int finish(struct opts *o, enum opts_mode mode)
 				"TEAMSFS_CLIENT_SECRET\n");
 		return -1;
 	}
-	if (parse_duration(o->refresh, 3600, &o->refresh_ns) ||
-	    parse_duration(o->overlap, 6 * 3600, &o->overlap_ns))
+	if (parse_scaled(o->refresh, durations, 1e9, 3600 * 1000000000LL,
+			 "duration", "90s, 15m, 2h, 1d", &o->refresh_ns) ||
+	    parse_scaled(o->overlap, durations, 1e9, 6 * 3600 * 1000000000LL,
+			 "duration", "90s, 15m, 2h, 1d", &o->overlap_ns))
 		return -1;
-	if (parse_size(o->att_cache_max, 1LL << 30, &o->att_cache_bytes))
+	if (parse_scaled(o->att_cache_max, sizes, 1, 1LL << 30, "size",
+			 "500M or 2G", &o->att_cache_bytes))
 		return -1;
 	if (o->attachments && strcmp(o->attachments, "files") &&
 	    strcmp(o->attachments, "links")) {
