@@ -97,12 +97,13 @@ int tree_list(struct tree *t, const struct path *p, struct listing *l,
 
 void tree_listing_free(struct listing *l);
 
-/* Finds the Graph id of the owner in @p (malloc'd).  Returns 0 or -errno. */
-int tree_owner_id(struct tree *t, const struct path *p, char **id,
-		  jobs_cancel_fn cancel, void *arg);
-
-/* Returns nonzero when users (@kind 'u') or teams came from the options. */
-int tree_list_is_fixed(struct tree *t, char kind);
+/*
+ * Refreshes what @p lies in and waits: its scope (also through /by-name),
+ * or at the root and the lists, the users and teams lists, making every
+ * scope due.  Returns 0 or -errno.
+ */
+int tree_refresh(struct tree *t, const struct path *p, jobs_cancel_fn cancel,
+		 void *arg);
 
 /* An open file: its bytes in memory, or a download to read from. */
 struct tree_file {

@@ -89,6 +89,17 @@ int core_start(struct core *c, int argc, char **argv, enum opts_mode mode)
 		log_error("libcurl could not be initialised");
 		return -1;
 	}
+	if (mode == OPTS_STATUS) {
+		struct stat st;
+
+		/* status reads what is there; it creates nothing. */
+		if (stat(c->o.cache_dir, &st) || !S_ISDIR(st.st_mode)) {
+			log_error("no cache at %s (give the tenant and "
+				  "cache_dir= the mount used)",
+				  c->o.cache_dir);
+			return -1;
+		}
+	}
 	rc = make_dirs(c->o.cache_dir);
 	if (rc) {
 		log_error("cannot create cache directory %s: %s",

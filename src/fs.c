@@ -417,15 +417,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_IOCTL_DIR;
 }
 
-/* "teamsfs refresh PATH": refreshes the scope (or lists) of the node. */
+/* "teamsfs refresh PATH": refreshes what the node lies in (tree.h). */
 static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 		     void *arg, struct fuse_file_info *fi, unsigned flags,
 		     const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct path p;
-	char *id = NULL;
-	int rc = 0;
+	int rc;
 
 	(void)arg, (void)fi, (void)flags, (void)in_buf, (void)in_bufsz;
 	(void)out_bufsz;
@@ -435,24 +434,7 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 	}
 	if (!node_or_stale(req, ino, &p))
 		return;
-	if (p.type == NODE_ROOT || p.type == NODE_LIST) {
-		for (int k = 0; k < 2 && !rc; k++) {
-			char kind = k ? 't' : 'u';
-
-			if ((p.type == NODE_ROOT || p.kind == kind) &&
-			    !tree_list_is_fixed(fs->tree, kind))
-				rc = crawl_refresh_list(fs->crawler, kind,
-							interrupted, req);
-		}
-		if (!rc)
-			crawl_mark_stale(fs->crawler);
-	} else {
-		rc = tree_owner_id(fs->tree, &p, &id, interrupted, req);
-		if (!rc)
-			rc = crawl_refresh_scope(fs->crawler, p.kind, p.owner,
-						 id, interrupted, req);
-		free(id);
-	}
+	rc = tree_refresh(fs->tree, &p, interrupted, req);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

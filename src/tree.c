@@ -49,11 +49,6 @@ static struct fixed_list *fixed_for(struct tree *t, char kind)
 	return t->has_fixed[i] ? &t->fixed[i] : NULL;
 }
 
-int tree_list_is_fixed(struct tree *t, char kind)
-{
-	return fixed_for(t, kind) != NULL;
-}
-
 static int load_fixed(struct fixed_list *l, const char *list)
 {
 	int n = opts_split_ids(list, &l->ids);
@@ -232,6 +227,9 @@ static int owner_id(struct tree *t, char kind, const char *name, char **id,
 	struct list_entry e;
 	int rc;
 
+	if (!name)
+		return -EINVAL;
+
 	if (l) {
 		for (int i = 0; i < l->n; i++)
 			if (!strcmp(l->names[i], name))
@@ -247,12 +245,6 @@ static int owner_id(struct tree *t, char kind, const char *name, char **id,
 	free(e.display);
 	*id = e.id;
 	return 0;
-}
-
-int tree_owner_id(struct tree *t, const struct path *p, char **id,
-		  jobs_cancel_fn cancel, void *arg)
-{
-	return owner_id(t, p->kind, p->owner, id, cancel, arg);
 }
 
 /* Crawls the scope of @p unless the cache has it whole. */
@@ -370,7 +362,7 @@ static int att_size(struct tree *t, const struct path *p, const char *msg,
 		    struct att_rec *r, jobs_cancel_fn cancel, void *arg)
 {
 	uint64_t sh = cache_scope_hash(p->kind, p->owner);
-	char what[NAME_MAX_BYTES * 2 + 32], type[128];
+	char what[NAME_MAX_BYTES * 4 + 64], type[128];
 	struct json_object *item = NULL, *v;
 	struct fetch_file *ff;
 	long long size;
@@ -387,7 +379,9 @@ static int att_size(struct tree *t, const struct path *p, const char *msg,
 	}
 	if (r->size >= 0)
 		return 0;
-	snprintf(what, sizeof(what), "attachment %s of %s", p->att, msg);
+	snprintf(what, sizeof(what), "attachment %s of %s in %s/%s/%s/%s",
+		 p->att, msg, p->kind == 'u' ? "users" : "teams", p->owner,
+		 scope_dir(p->kind), p->cont);
 	if (r->kind == ATT_REFERENCE) {
 		path = attach_shares_path(r->source, 0);
 		if (!path)
@@ -766,7 +760,7 @@ int tree_open(struct tree *t, const struct path *p, struct tree_file *f,
 	      jobs_cancel_fn cancel, void *arg)
 {
 	uint64_t sh = p->owner ? cache_scope_hash(p->kind, p->owner) : 0;
-	char msg[NAME_MAX_BYTES + 1], what[NAME_MAX_BYTES * 2 + 32], *path;
+	char msg[NAME_MAX_BYTES + 1], what[NAME_MAX_BYTES * 4 + 64], *path;
 	struct att_rec r;
 	int64_t tm;
 	int rc;
@@ -788,8 +782,10 @@ int tree_open(struct tree *t, const struct path *p, struct tree_file *f,
 		f->data = link_text(t, &r, &f->len);
 		rc = f->data ? 0 : -ENOMEM;
 	} else {
-		snprintf(what, sizeof(what), "attachment %s of %s", p->att,
-			 msg);
+		snprintf(what, sizeof(what),
+			 "attachment %s of %s in %s/%s/%s/%s", p->att, msg,
+			 p->kind == 'u' ? "users" : "teams", p->owner,
+			 scope_dir(p->kind), p->cont);
 		path = r.kind == ATT_REFERENCE
 			       ? attach_shares_path(r.source, 1)
 			       : strdup(r.source);
@@ -1036,4 +1032,47 @@ int tree_readlink(struct tree *t, const struct path *p, char *buf,
 			     scope_dir(p->kind), cont) >= size)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+int tree_refresh(struct tree *t, const struct path *p, jobs_cancel_fn cancel,
+		 void *arg)
+{
+	char owner[NAME_MAX_BYTES + 1], *id = NULL;
+	const char *name = p->owner;
+	int rc = 0;
+
+	switch (p->type) {
+	case NODE_ROOT:
+	case NODE_LIST:
+	case NODE_BN_ROOT:
+	case NODE_BN_LIST:
+		/* The lists, and every scope due at its next access. */
+		for (int k = 0; k < 2 && !rc; k++) {
+			char kind = k ? 't' : 'u';
+
+			if ((p->type == NODE_ROOT || p->type == NODE_BN_ROOT ||
+			     p->kind == kind) &&
+			    !fixed_for(t, kind))
+				rc = crawl_refresh_list(t->crawler, kind,
+							cancel, arg);
+		}
+		if (!rc)
+			crawl_mark_stale(t->crawler);
+		return rc;
+	case NODE_BN_OWNER:
+	case NODE_BN_LINK:
+		rc = byname_owner(t->byname, p->kind, p->owner, owner, cancel,
+				  arg);
+		name = owner;
+		break;
+	default:
+		break;
+	}
+	if (!rc)
+		rc = owner_id(t, p->kind, name, &id, cancel, arg);
+	if (!rc)
+		rc = crawl_refresh_scope(t->crawler, p->kind, name, id, cancel,
+					 arg);
+	free(id);
+	return rc;
 }

@@ -626,7 +626,9 @@ def att_errno(media):
 
 def att_log_re(att, msg_file):
     """The one log line teamsfs writes when Graph refuses att."""
-    return (r'^teamsfs: error: attachment %s of %s: .*(403|404)'
+    return (r'^teamsfs: error: attachment %s of %s in '
+            r'(users/[^/]+/chats|teams/[^/]+/channels)/.+: '
+            r'Graph answered HTTP (403|404)'
             % (re.escape(att.name), re.escape(msg_file)))
 
 

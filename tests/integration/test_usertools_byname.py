@@ -186,3 +186,32 @@ class ByNameTest(h.TreeCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class ByNameRefreshTest(h.TreeCase):
+    """teamsfs refresh on /by-name paths: the lists for /by-name and its
+    lists, the scope a user's directory or a chat link stands for; the
+    mount stays up (a NULL owner once crashed teamsfs here)."""
+
+    def test_refresh_by_name_paths(self):
+        with h.Mount(EMU) as m:
+            users = sorted(os.listdir(m.path('by-name', 'users')))
+            self.assertTrue(users)
+            user = users[0]
+            links = sorted(os.listdir(m.path('by-name', 'users', user)))
+            self.assertTrue(links)
+            EMU.clear_requests()
+            for rel in (('by-name',), ('by-name', 'users'),
+                        ('by-name', 'teams'), ('by-name', 'users', user)):
+                r = ut.sh('%s refresh %s' % (ut.q(h.TEAMSFS_BIN),
+                                             ut.q(m.path(*rel))))
+                self.assertEqual((r.returncode, r.stderr), (0, b''),
+                                 '/'.join(rel))
+            paths = [q['path'] for q in EMU.requests()]
+            self.assertTrue(any('/v1.0/users?' in p for p in paths), paths)
+            self.assertTrue(any('getallmessages' in p.lower()
+                                and '$filter' not in p for p in paths)
+                            or any('getallmessages' in p.lower()
+                                   for p in paths), paths)
+            self.assertEqual(sorted(os.listdir(m.mnt)),
+                             ['by-name', 'teams', 'users'])
