@@ -1,8 +1,9 @@
 /*
  * byname.h - readable names beside the ids: the /by-name tree.
  *
- *   /by-name/users/<userPrincipalName>/<chat name>  -> ../../../users/<id>/chats/<chat id>
- *   /by-name/teams/<team name>/<channel name>       -> ../../../teams/<id>/channels/<channel id>
+ *   /by-name/users/<userPrincipalName>/<chat name>  ->
+ * ../../../users/<id>/chats/<chat id> /by-name/teams/<team name>/<channel name>
+ * -> ../../../teams/<id>/channels/<channel id>
  *
  * A chat is named by its topic, or for a 1:1 chat by the other member's
  * name, or for an unnamed group by its members' names.  Names are escaped
@@ -25,8 +26,7 @@ struct graph;
 struct byname;
 
 /* Called for each entry: its readable name and the file name it leads to */
-typedef int (*byname_fn)(void *ctx, const char *readable,
-			 const char *target);
+typedef int (*byname_fn)(void *ctx, const char *readable, const char *target);
 
 /* Creates the by-name view over the given parts (not owned). */
 int byname_new(struct cache *c, struct crawler *cr, struct graph *g,
@@ -42,21 +42,20 @@ int byname_owners(struct byname *b, char kind, byname_fn fn, void *ctx,
 		  jobs_cancel_fn cancel, void *arg);
 
 /* Finds the owner file name for @readable into @owner (256 bytes). */
-int byname_owner(struct byname *b, char kind, const char *readable,
-		 char *owner, jobs_cancel_fn cancel, void *arg);
+int byname_owner(struct byname *b, char kind, const char *readable, char *owner,
+		 jobs_cancel_fn cancel, void *arg);
 
 /*
  * Lists the chats or channels of @owner (Graph id @id) with readable names,
  * fetching their names from Graph the first time.  Returns 0 or -errno.
  */
-int byname_conts(struct byname *b, char kind, const char *owner,
-		 const char *id, byname_fn fn, void *ctx,
-		 jobs_cancel_fn cancel, void *arg);
+int byname_conts(struct byname *b, char kind, const char *owner, const char *id,
+		 byname_fn fn, void *ctx, jobs_cancel_fn cancel, void *arg);
 
 /* Finds the container file name for @readable into @cont (256 bytes). */
-int byname_cont(struct byname *b, char kind, const char *owner,
-		const char *id, const char *readable, char *cont,
-		jobs_cancel_fn cancel, void *arg);
+int byname_cont(struct byname *b, char kind, const char *owner, const char *id,
+		const char *readable, char *cont, jobs_cancel_fn cancel,
+		void *arg);
 
 /*
  * Copies what Graph said of container @cont of @owner (chat type, topic and

@@ -40,28 +40,28 @@ struct cache_txn;
 
 /* State of a list (users or teams) as far as the cache knows it. */
 struct list_state {
-	int complete;	   /* the whole list has been stored */
+	int complete;	    /* the whole list has been stored */
 	int64_t fetched_ns; /* when it was completed */
 	uint32_t count;
 };
 
 /* A users/teams list entry. */
 struct list_entry {
-	char *id;	   /* Graph id, malloc'd */
-	char *display;	   /* displayName or NULL, malloc'd */
-	char *label;	   /* readable name (UPN or displayName) or NULL */
+	char *id;      /* Graph id, malloc'd */
+	char *display; /* displayName or NULL, malloc'd */
+	char *label;   /* readable name (UPN or displayName) or NULL */
 };
 
 #define SCOPE_COMPLETE 0x1u
 
 /* What the cache knows of one scope: a user's chats or a team's channels. */
 struct scope_rec {
-	uint32_t flags;	     /* SCOPE_COMPLETE */
-	uint32_t containers; /* number of chats or channels stored */
-	uint64_t messages;   /* number of messages stored */
-	int64_t newest_ns;   /* newest lastModifiedDateTime stored */
+	uint32_t flags;	      /* SCOPE_COMPLETE */
+	uint32_t containers;  /* number of chats or channels stored */
+	uint64_t messages;    /* number of messages stored */
+	int64_t newest_ns;    /* newest lastModifiedDateTime stored */
 	int64_t completed_ns; /* when the last crawl completed, or 0 */
-	char *next_link;     /* link to resume from, malloc'd, or NULL */
+	char *next_link;      /* link to resume from, malloc'd, or NULL */
 };
 
 /* One chat or channel of a scope. */
@@ -131,8 +131,7 @@ typedef int (*cache_name_fn)(void *ctx, const char *name, size_t len,
 			     const void *rec);
 
 /* Calls @fn for each entry of list @kind (@rec is NULL). Returns 0/-errno */
-int cache_list_foreach(struct cache *c, char kind, cache_name_fn fn,
-		       void *ctx);
+int cache_list_foreach(struct cache *c, char kind, cache_name_fn fn, void *ctx);
 
 /*
  * Reads the scope record of @owner of @kind into @r (all zero when the scope
@@ -204,10 +203,10 @@ int cache_msg_foreach(struct cache *c, uint64_t sh, const char *cont,
 
 /* What the cache knows of one attachment file. */
 struct att_rec {
-	int kind;	    /* enum att_kind */
-	int64_t mtime_ns;   /* its own, once known, else the message's */
-	int64_t size;	    /* -1 until known */
-	char *source;	    /* malloc'd by cache_att_get, else NULL */
+	int kind;	  /* enum att_kind */
+	int64_t mtime_ns; /* its own, once known, else the message's */
+	int64_t size;	  /* -1 until known */
+	char *source;	  /* malloc'd by cache_att_get, else NULL */
 	char *content_type;
 	char *id;
 };
@@ -264,9 +263,9 @@ int cache_att_foreach(struct cache *c, uint64_t sh, const char *cont,
  * said of each container as a JSON text @meta[i] (may be NULL), fetched at
  * @now_ns.  Returns 0 or -errno.
  */
-int cache_names_replace(struct cache *c, uint64_t sh,
-			char *const *readable, char *const *cont,
-			char *const *meta, size_t n, int64_t now_ns);
+int cache_names_replace(struct cache *c, uint64_t sh, char *const *readable,
+			char *const *cont, char *const *meta, size_t n,
+			int64_t now_ns);
 
 /* Copies what Graph said of container @cont (malloc'd JSON text). */
 int cache_names_meta(struct cache *c, uint64_t sh, const char *cont,

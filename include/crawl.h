@@ -71,8 +71,7 @@ int crawl_scope(struct crawler *cr, char kind, const char *owner,
  * Makes sure the list of users (@kind 'u') or teams ('t') is in the cache,
  * fetching it if needed; waits like crawl_scope().  Returns 0 or -errno.
  */
-int crawl_list(struct crawler *cr, char kind, jobs_cancel_fn cancel,
-	       void *arg);
+int crawl_list(struct crawler *cr, char kind, jobs_cancel_fn cancel, void *arg);
 
 /*
  * Refreshes scope @owner of @kind (or crawls it, if it never completed)

@@ -13,8 +13,8 @@
  * Takes a piece of a successful (2xx) body as it arrives; @first is set on
  * the first piece of an answer.  Returns nonzero to cut the exchange.
  */
-typedef int (*http_sink_fn)(void *ctx, long status, int first,
-			    const char *data, size_t len);
+typedef int (*http_sink_fn)(void *ctx, long status, int first, const char *data,
+			    size_t len);
 
 struct http_request {
 	const char *url;
@@ -29,13 +29,13 @@ struct http_request {
 };
 
 struct http_response {
-	long status;		   /* HTTP status, 0 if none arrived */
-	char *body;		   /* NUL-terminated, malloc'd */
+	long status; /* HTTP status, 0 if none arrived */
+	char *body;  /* NUL-terminated, malloc'd */
 	size_t len;
-	long retry_after;	   /* seconds asked to wait, or -1 */
-	char *location;		   /* a redirect's target, malloc'd, or NULL */
-	char *content_type;	   /* the Content-Type, malloc'd, or NULL */
-	long long content_length;  /* Content-Length, or -1 */
+	long retry_after;	  /* seconds asked to wait, or -1 */
+	char *location;		  /* a redirect's target, malloc'd, or NULL */
+	char *content_type;	  /* the Content-Type, malloc'd, or NULL */
+	long long content_length; /* Content-Length, or -1 */
 	char error[CURL_ERROR_SIZE]; /* transport error, for a log line */
 };
 

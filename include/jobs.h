@@ -29,9 +29,9 @@ void jobs_free(struct jobs *js);
  * every 100 ms; @cancel may be NULL).  Without @wait returns 0 at once.
  * Returns -ENOMEM or -EAGAIN when no job could be started.
  */
-int jobs_run(struct jobs *js, const char *key, int (*fn)(void *),
-	     void *arg, void (*release)(void *), int wait,
-	     jobs_cancel_fn cancel, void *cancel_arg);
+int jobs_run(struct jobs *js, const char *key, int (*fn)(void *), void *arg,
+	     void (*release)(void *), int wait, jobs_cancel_fn cancel,
+	     void *cancel_arg);
 
 /* Returns nonzero if a job with @key is running. */
 int jobs_running(struct jobs *js, const char *key);

@@ -21,8 +21,7 @@
  * @len bytes at @id followed by @suffix (may be ""; at most 32 bytes).
  * Returns the length of the name written.
  */
-size_t name_from_id(const char *id, size_t len, const char *suffix,
-		    char *out);
+size_t name_from_id(const char *id, size_t len, const char *suffix, char *out);
 
 /*
  * Returns nonzero if @name (NUL-terminated) could have been produced by

@@ -37,9 +37,9 @@ struct node {
 	char kind;	   /* 'u' or 't'; 0 for the root */
 	const char *owner; /* names on the path, or NULL below the type */
 	const char *cont;
-	const char *msg;   /* message file or attachments directory name */
-	const char *att;   /* attachment file name */
-	uint64_t sh;	   /* cache_scope_hash() of the owner, if any */
+	const char *msg; /* message file or attachments directory name */
+	const char *att; /* attachment file name */
+	uint64_t sh;	 /* cache_scope_hash() of the owner, if any */
 	uint64_t nlookup;
 	struct node *hnext;
 	char names[];

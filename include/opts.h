@@ -27,10 +27,10 @@ struct opts {
 	long long refresh_ns; /* parsed; 0: never refresh */
 	long long overlap_ns;
 	int offline;
-	int no_xattrs;			/* leave xattrs to the kernel: none */
-	char *attachments;		/* "files" (default) or "links" */
-	char *att_cache_max;		/* as given */
-	long long att_cache_bytes;	/* parsed */
+	int no_xattrs;		   /* leave xattrs to the kernel: none */
+	char *attachments;	   /* "files" (default) or "links" */
+	char *att_cache_max;	   /* as given */
+	long long att_cache_bytes; /* parsed */
 	double timeout; /* kernel entry and attribute timeout, seconds */
 
 	char *secret; /* the client secret, read from its file or env */

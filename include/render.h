@@ -21,11 +21,13 @@ int render_parse_time(const char *s, int64_t *ns);
 
 /* What the crawl needs to know of one chatMessage. */
 struct message_facts {
-	const char *id;	       /* NULL when the message has no string id */
+	const char *id; /* NULL when the message has no string id */
 	size_t id_len;
-	const char *container; /* chatId or channelIdentity.channelId; NULL if absent */
+	const char *container; /* chatId or channelIdentity.channelId; NULL if
+				  absent */
 	size_t container_len;
-	int64_t mtime_ns;      /* lastModifiedDateTime, else createdDateTime, else 0 */
+	int64_t mtime_ns; /* lastModifiedDateTime, else createdDateTime, else 0
+			   */
 };
 
 /*

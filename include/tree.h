@@ -137,8 +137,8 @@ ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
  * Writes the target of symbolic link @p into @buf of @size bytes.
  * Returns 0 or -errno.
  */
-int tree_readlink(struct tree *t, const struct path *p, char *buf,
-		  size_t size, jobs_cancel_fn cancel, void *arg);
+int tree_readlink(struct tree *t, const struct path *p, char *buf, size_t size,
+		  jobs_cancel_fn cancel, void *arg);
 
 /* Fills @sv: names up to 255 bytes, files = messages stored, blocks =
  * the cache's size. */

@@ -62,7 +62,8 @@ static void name_it(struct att_list *l, const char *base, const char *ext)
 		if (k == 1)
 			snprintf(raw, blen + elen + 24, "%s%s", base, ext);
 		else
-			snprintf(raw, blen + elen + 24, "%s~%u%s", base, k, ext);
+			snprintf(raw, blen + elen + 24, "%s~%u%s", base, k,
+				 ext);
 		name_from_id(raw, strlen(raw), "", a->name);
 		if (!taken(l, a->name))
 			break;
@@ -161,13 +162,15 @@ static int add_hosted(struct att_list *l, const char *html)
 		int dup = 0;
 
 		p = id;
-		if (!end || end - id > 4096 || memchr(id, '"', (size_t)(end - id)))
+		if (!end || end - id > 4096 ||
+		    memchr(id, '"', (size_t)(end - id)))
 			continue;
 		while (start > html && start[-1] != '"' && start[-1] != '\'' &&
 		       start[-1] != '=' && start[-1] != ' ')
 			start--;
 		for (q = start; q < id; q++)
-			if (!strncmp(q, "/v1.0/", 6) || !strncmp(q, "/beta/", 6)) {
+			if (!strncmp(q, "/v1.0/", 6) ||
+			    !strncmp(q, "/beta/", 6)) {
 				ver = q + 6;
 				break;
 			}
@@ -229,7 +232,8 @@ int attach_extract(struct json_object *msg, struct att **out, size_t *n)
 				struct att *a = &l.a[l.n - 1];
 				const char *id = str_of(item, "id");
 
-				if ((type && !(a->content_type = strdup(type))) ||
+				if ((type &&
+				     !(a->content_type = strdup(type))) ||
 				    (id && !a->id && !(a->id = strdup(id))))
 					rc = -ENOMEM;
 			}

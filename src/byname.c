@@ -144,10 +144,12 @@ static void settle(struct pairs *ps)
 			char *raw = malloc(len + 16);
 
 			if (raw) {
-				snprintf(raw, len + 16, "%s~%08llx", p->label,
-					 (unsigned long long)(hash_bytes(
-						 p->id, strlen(p->id)) >>
-							      32));
+				snprintf(
+					raw, len + 16, "%s~%08llx", p->label,
+					(unsigned long long)(hash_bytes(
+								     p->id,
+								     strlen(p->id)) >>
+							     32));
 				name_from_id(raw, strlen(raw), "", p->name);
 				free(raw);
 				continue;
@@ -166,8 +168,7 @@ struct owner_walk {
 	int rc;
 };
 
-static int owner_entry(void *ctx, const char *name, size_t len,
-		       const void *rec)
+static int owner_entry(void *ctx, const char *name, size_t len, const void *rec)
 {
 	struct owner_walk *w = ctx;
 	char owner[NAME_MAX_BYTES + 1];
@@ -228,8 +229,8 @@ int byname_owners(struct byname *b, char kind, byname_fn fn, void *ctx,
 	return rc;
 }
 
-int byname_owner(struct byname *b, char kind, const char *readable,
-		 char *owner, jobs_cancel_fn cancel, void *arg)
+int byname_owner(struct byname *b, char kind, const char *readable, char *owner,
+		 jobs_cancel_fn cancel, void *arg)
 {
 	struct owner_index *ix;
 	struct pair key, *hit = NULL;
@@ -278,8 +279,8 @@ static char *chat_label(struct json_object *chat, const char *self)
 			continue;
 		if (++others > 3)
 			continue;
-		used += (size_t)snprintf(buf + used, sizeof(buf) - used,
-					 "%s%s", used ? ", " : "", name);
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s",
+					 used ? ", " : "", name);
 		if (used >= sizeof(buf))
 			used = sizeof(buf) - 1;
 	}
@@ -308,19 +309,20 @@ static char *describe(struct json_object *item, char kind)
 			json_object_object_add(
 				out, keys[i],
 				json_object_new_string(str_of(item, keys[i])));
-	if (kind == 'u' && json_object_object_get_ex(item, "members", &members) &&
+	if (kind == 'u' &&
+	    json_object_object_get_ex(item, "members", &members) &&
 	    json_object_is_type(members, json_type_array)) {
 		struct json_object *names = json_object_new_array();
 
-		for (size_t i = 0; names && i < json_object_array_length(members);
-		     i++) {
-			const char *n = str_of(
-				json_object_array_get_idx(members, i),
-				"displayName");
+		for (size_t i = 0;
+		     names && i < json_object_array_length(members); i++) {
+			const char *n =
+				str_of(json_object_array_get_idx(members, i),
+				       "displayName");
 
 			if (n)
-				json_object_array_add(names,
-						      json_object_new_string(n));
+				json_object_array_add(
+					names, json_object_new_string(n));
 		}
 		if (names)
 			json_object_object_add(out, "members", names);
@@ -356,11 +358,11 @@ static int names_page(void *ctx, struct json_object *page, const char *next)
 		if (!id)
 			continue;
 		name_from_id(id, strlen(id), "", target);
-		label = j->kind == 'u' ? chat_label(item, j->id)
-				       : (str_of(item, "displayName")
-						  ? strdup(str_of(item,
-								  "displayName"))
-						  : NULL);
+		label = j->kind == 'u'
+				? chat_label(item, j->id)
+				: (str_of(item, "displayName")
+					   ? strdup(str_of(item, "displayName"))
+					   : NULL);
 		rc = pairs_add(&j->ps, label, id, target);
 		free(label);
 		if (!rc)
@@ -382,11 +384,10 @@ static int run_fetch(void *arg)
 	snprintf(what, sizeof(what), "names of the %s of %s %s",
 		 j->kind == 'u' ? "chats" : "channels",
 		 j->kind == 'u' ? "user" : "team", j->id);
-	if (!esc ||
-	    asprintf(&url, "%s/%s/%s/%s", graph_base(j->b->graph),
-		     j->kind == 'u' ? "users" : "teams", esc,
-		     j->kind == 'u' ? "chats?$expand=members&$top=50"
-				    : "allChannels") < 0)
+	if (!esc || asprintf(&url, "%s/%s/%s/%s", graph_base(j->b->graph),
+			     j->kind == 'u' ? "users" : "teams", esc,
+			     j->kind == 'u' ? "chats?$expand=members&$top=50"
+					    : "allChannels") < 0)
 		goto out;
 	rc = graph_walk(j->b->graph, url, what, names_page, j);
 	if (rc)
@@ -405,10 +406,9 @@ static int run_fetch(void *arg)
 		metas[i] = j->ps.p[i].meta;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	rc = cache_names_replace(j->b->cache, sh, labels, targets, metas,
-				 j->ps.n,
-				 (int64_t)now.tv_sec * 1000000000 +
-					 now.tv_nsec);
+	rc = cache_names_replace(
+		j->b->cache, sh, labels, targets, metas, j->ps.n,
+		(int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
 out:
 	free(labels);
 	free(targets);
@@ -451,8 +451,7 @@ static int ensure_names(struct byname *b, char kind, const char *owner,
 	j->b = b;
 	j->kind = kind;
 	snprintf(key, sizeof(key), "n%c%s", kind, owner);
-	return jobs_run(b->jobs, key, run_fetch, j, free_fetch, 1, cancel,
-			arg);
+	return jobs_run(b->jobs, key, run_fetch, j, free_fetch, 1, cancel, arg);
 }
 
 /* Hands cache entries to a byname_fn. */
@@ -461,8 +460,7 @@ struct cont_walk {
 	void *ctx;
 };
 
-static int cont_entry(void *ctx, const char *name, size_t len,
-		      const void *rec)
+static int cont_entry(void *ctx, const char *name, size_t len, const void *rec)
 {
 	struct cont_walk *w = ctx;
 	char readable[NAME_MAX_BYTES + 1];
@@ -473,9 +471,8 @@ static int cont_entry(void *ctx, const char *name, size_t len,
 	return w->fn(w->ctx, readable, rec);
 }
 
-int byname_conts(struct byname *b, char kind, const char *owner,
-		 const char *id, byname_fn fn, void *ctx,
-		 jobs_cancel_fn cancel, void *arg)
+int byname_conts(struct byname *b, char kind, const char *owner, const char *id,
+		 byname_fn fn, void *ctx, jobs_cancel_fn cancel, void *arg)
 {
 	struct cont_walk w = {fn, ctx};
 	int rc = ensure_names(b, kind, owner, id, cancel, arg);
@@ -486,9 +483,9 @@ int byname_conts(struct byname *b, char kind, const char *owner,
 				   cont_entry, &w);
 }
 
-int byname_cont(struct byname *b, char kind, const char *owner,
-		const char *id, const char *readable, char *cont,
-		jobs_cancel_fn cancel, void *arg)
+int byname_cont(struct byname *b, char kind, const char *owner, const char *id,
+		const char *readable, char *cont, jobs_cancel_fn cancel,
+		void *arg)
 {
 	int rc = ensure_names(b, kind, owner, id, cancel, arg);
 

@@ -87,8 +87,7 @@ uint64_t cache_scope_hash(char kind, const char *owner)
 }
 
 /* Builds "<kind><name>" in @buf and points @k at it. */
-static int kind_key(unsigned char *buf, char kind, const char *name,
-		    MDB_val *k)
+static int kind_key(unsigned char *buf, char kind, const char *name, MDB_val *k)
 {
 	size_t n = strlen(name);
 
@@ -141,11 +140,11 @@ static int read_begin(struct cache *c, MDB_txn **txn)
 
 static int open_dbs(struct cache *c)
 {
-	static const char *const names[] = {"meta",  "lists",   "scopes",
-					     "conts", "msgs",    "attdirs",
-					     "atts",  "names"};
-	MDB_dbi *dbis[] = {&c->meta,  &c->lists,   &c->scopes, &c->conts,
-			   &c->msgs,  &c->attdirs, &c->atts,   &c->names};
+	static const char *const names[] = {"meta",  "lists", "scopes",
+					    "conts", "msgs",  "attdirs",
+					    "atts",  "names"};
+	MDB_dbi *dbis[] = {&c->meta, &c->lists,	  &c->scopes, &c->conts,
+			   &c->msgs, &c->attdirs, &c->atts,   &c->names};
 	MDB_txn *txn;
 	MDB_val k = {6, "schema"}, v;
 	uint32_t version = SCHEMA_VERSION;
@@ -277,8 +276,7 @@ void cache_abort(struct cache_txn *t)
 int cache_list_put(struct cache_txn *t, char kind, const char *name,
 		   const char *id, const char *display, const char *label)
 {
-	const char *parts[3] = {id, display ? display : "",
-				label ? label : ""};
+	const char *parts[3] = {id, display ? display : "", label ? label : ""};
 	unsigned char kb[KEY_MAX];
 	size_t len[3], total = 0;
 	MDB_val k, v;
@@ -385,7 +383,8 @@ int cache_list_get(struct cache *c, char kind, const char *name,
 	memset(e, 0, sizeof(*e));
 	if (rc)
 		return rc == -ENAMETOOLONG ? -ENOENT : rc;
-	rc = lookup(c, c->lists, &k, take_list_entry, e, "reading a list entry");
+	rc = lookup(c, c->lists, &k, take_list_entry, e,
+		    "reading a list entry");
 	if (rc)
 		cache_list_entry_free(e);
 	return rc;
@@ -488,8 +487,7 @@ static int walk_prefix(struct cache *c, MDB_dbi dbi, const void *prefix,
 	return rc && rc != MDB_NOTFOUND ? fail("listing", rc) : 0;
 }
 
-int cache_list_foreach(struct cache *c, char kind, cache_name_fn fn,
-		       void *ctx)
+int cache_list_foreach(struct cache *c, char kind, cache_name_fn fn, void *ctx)
 {
 	return walk_prefix(c, c->lists, &kind, 1, NULL, fn, ctx);
 }
@@ -743,8 +741,8 @@ int cache_cont_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
 }
 
 /* Finds message @name and hands its value to the caller inside @txn. */
-static int msg_get(struct cache *c, MDB_txn *txn, uint64_t sh,
-		   const char *cont, const char *name, MDB_val *v)
+static int msg_get(struct cache *c, MDB_txn *txn, uint64_t sh, const char *cont,
+		   const char *name, MDB_val *v)
 {
 	unsigned char kb[KEY_MAX];
 	MDB_val k;
@@ -857,8 +855,8 @@ static int att_key(unsigned char *buf, uint64_t sh, const char *cont,
 	return 0;
 }
 
-static int att_put(struct cache_txn *t, const MDB_val *k,
-		   const struct att *a, int64_t mtime_ns, int64_t size)
+static int att_put(struct cache_txn *t, const MDB_val *k, const struct att *a,
+		   int64_t mtime_ns, int64_t size)
 {
 	struct att_disk d = {0};
 	size_t sl = a->source ? strlen(a->source) : 0;
@@ -976,9 +974,9 @@ int cache_attdir_foreach(struct cache *c, uint64_t sh, const char *cont,
 }
 
 /* Looks up attachment @name inside @txn. */
-static int att_get(struct cache *c, MDB_txn *txn, uint64_t sh,
-		   const char *cont, const char *msg, const char *name,
-		   MDB_val *v, struct att_disk *d)
+static int att_get(struct cache *c, MDB_txn *txn, uint64_t sh, const char *cont,
+		   const char *msg, const char *name, MDB_val *v,
+		   struct att_disk *d)
 {
 	unsigned char kb[KEY_MAX];
 	MDB_val k;
@@ -1093,7 +1091,7 @@ int cache_att_set_meta(struct cache *c, uint64_t sh, const char *cont,
 		a.source = d.source_len ? strndup(p, d.source_len) : NULL;
 		p += d.source_len;
 		a.content_type = content_type ? strdup(content_type)
-			       : d.type_len   ? strndup(p, d.type_len)
+				 : d.type_len ? strndup(p, d.type_len)
 					      : NULL;
 		p += d.type_len;
 		a.id = d.id_len ? strndup(p, d.id_len) : NULL;
@@ -1123,9 +1121,9 @@ int cache_att_foreach(struct cache *c, uint64_t sh, const char *cont,
 	return walk_prefix(c, c->atts, prefix, 24, decode_att, fn, ctx);
 }
 
-int cache_names_replace(struct cache *c, uint64_t sh,
-			char *const *readable, char *const *cont,
-			char *const *meta, size_t n, int64_t now_ns)
+int cache_names_replace(struct cache *c, uint64_t sh, char *const *readable,
+			char *const *cont, char *const *meta, size_t n,
+			int64_t now_ns)
 {
 	unsigned char kb[KEY_MAX];
 	struct cache_txn *t;

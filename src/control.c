@@ -21,7 +21,8 @@ int control_refresh_main(int argc, char **argv)
 		if (fd < 0 || ioctl(fd, TEAMSFS_IOC_REFRESH) < 0) {
 			int err = errno;
 
-			fprintf(stderr, "teamsfs: error: cannot refresh %s: %s\n",
+			fprintf(stderr,
+				"teamsfs: error: cannot refresh %s: %s\n",
 				argv[i],
 				err == ENOTTY || err == EINVAL
 					? "not inside a teamsfs mount"

@@ -112,8 +112,8 @@ int core_start(struct core *c, int argc, char **argv, enum opts_mode mode)
 	if (mode == OPTS_STATUS)
 		return 0;
 	c->scope = token_scope(c->o.graph_url);
-	gc = (struct graph_config){c->o.retries, c->o.max_rps,
-				   c->o.max_conns, c->o.stall};
+	gc = (struct graph_config){c->o.retries, c->o.max_rps, c->o.max_conns,
+				   c->o.stall};
 	if (!c->scope ||
 	    token_source_new(c->o.token_url, c->o.client_id,
 			     c->o.secret ? c->o.secret : "", c->scope,

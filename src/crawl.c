@@ -177,8 +177,7 @@ struct scope_walk {
 	size_t nchanges, cap;
 };
 
-static int note_change(struct scope_walk *w, const char *cont,
-		       const char *msg)
+static int note_change(struct scope_walk *w, const char *cont, const char *msg)
 {
 	if (w->nchanges == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 16;
@@ -230,8 +229,7 @@ static int store_attachments(struct scope_walk *w, struct cache_txn *t,
 	else
 		snprintf(dir, sizeof(dir), "%%noid-%016llx.attachments",
 			 (unsigned long long)hash_bytes(bytes, len));
-	rc = cache_att_replace(t, w->sh, cont, name, dir, atts, n,
-			       f->mtime_ns);
+	rc = cache_att_replace(t, w->sh, cont, name, dir, atts, n, f->mtime_ns);
 	attach_free(atts, n);
 	return rc;
 }
@@ -401,9 +399,9 @@ static int first_url(struct crawler *cr, const struct crawl_job *j,
 			 "%c$filter=lastModifiedDateTime%%20gt%%20%s",
 			 q ? '&' : '?', when);
 	}
-	n = asprintf(url, "%s/%s/%s/%s/getAllMessages%s",
-		     graph_base(cr->graph), j->kind == 'u' ? "users" : "teams",
-		     esc, j->kind == 'u' ? "chats" : "channels", query);
+	n = asprintf(url, "%s/%s/%s/%s/getAllMessages%s", graph_base(cr->graph),
+		     j->kind == 'u' ? "users" : "teams", esc,
+		     j->kind == 'u' ? "chats" : "channels", query);
 	curl_free(esc);
 	return n < 0 ? -ENOMEM : 0;
 }
@@ -415,8 +413,8 @@ static void describe(const struct crawl_job *j, char *buf, size_t n)
 			 j->kind == 'u' ? "chats" : "channels",
 			 j->kind == 'u' ? "user" : "team", j->id);
 	else
-		snprintf(buf, n, "list of %s", j->kind == 'u' ? "users"
-							      : "teams");
+		snprintf(buf, n, "list of %s",
+			 j->kind == 'u' ? "users" : "teams");
 }
 
 /* Walks from @url (which it frees), storing every page. */
@@ -677,8 +675,7 @@ int crawl_refresh_scope(struct crawler *cr, char kind, const char *owner,
 	return submit(cr, kind, owner, id, 1, 1, cancel, arg);
 }
 
-int crawl_list(struct crawler *cr, char kind, jobs_cancel_fn cancel,
-	       void *arg)
+int crawl_list(struct crawler *cr, char kind, jobs_cancel_fn cancel, void *arg)
 {
 	struct list_state st;
 	char key[3] = {'l', kind, '\0'};

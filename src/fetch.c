@@ -339,8 +339,8 @@ int fetch_open(struct fetcher *f, const char *path, const char *what,
 		/* The table above dedups; every download is a job of its own */
 		snprintf(jobkey, sizeof(jobkey), "d%llu", ++f->started);
 		pthread_mutex_unlock(&f->lock);
-		jobs_run(f->jobs, jobkey, run_download, dl, release_download,
-			 0, NULL, NULL);
+		jobs_run(f->jobs, jobkey, run_download, dl, release_download, 0,
+			 NULL, NULL);
 	} else {
 		dl->refs++;
 		pthread_mutex_unlock(&f->lock);

@@ -73,13 +73,10 @@ static struct node *node_or_stale(fuse_req_t req, fuse_ino_t ino,
 	return n;
 }
 
-/* Attributes of owners and scopes move with crawls: never cached. */
-static double attr_timeout(struct fs *fs, const struct path *p, int settled)
+/* Attributes that will change by themselves (crawls) are not cached. */
+static double attr_timeout(struct fs *fs, int settled)
 {
-	return settled && p->type != NODE_OWNER && p->type != NODE_SCOPE &&
-			       p->type != NODE_LIST && p->type != NODE_ROOT
-		       ? timeout(fs)
-		       : settled ? timeout(fs) : 0;
+	return settled ? timeout(fs) : 0;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -109,7 +106,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	e.ino = n->ino;
 	e.generation = 1;
 	e.entry_timeout = timeout(fs);
-	e.attr_timeout = attr_timeout(fs, &c, settled);
+	e.attr_timeout = attr_timeout(fs, settled);
 	if (fuse_reply_entry(req, &e))
 		nodes_forget(n->ino, 1);
 }
@@ -143,7 +140,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_attr(req, &st, attr_timeout(fs, &p, settled));
+		fuse_reply_attr(req, &st, attr_timeout(fs, settled));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -177,8 +174,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, struct fuse_file_info *fi, int plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, int plus)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
@@ -217,7 +214,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 				e.ino = e.attr.st_ino;
 				e.generation = 1;
 				e.entry_timeout = timeout(fs);
-				e.attr_timeout = attr_timeout(fs, &c, 0);
+				e.attr_timeout = attr_timeout(fs, 0);
 				if (c.type >= NODE_CONT)
 					e.attr_timeout = timeout(fs);
 			}
@@ -231,8 +228,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 						     (off_t)i + 1);
 		if (len > size - used)
 			break;
-		if (e.ino && !nodes_ref(c.type, c.kind, c.owner, c.cont, c.msg,
-					c.att))
+		if (e.ino &&
+		    !nodes_ref(c.type, c.kind, c.owner, c.cont, c.msg, c.att))
 			break; /* the kernel must not keep it without a node */
 		used += len;
 	}
@@ -240,8 +237,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	free(buf);
 }
 
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, struct fuse_file_info *fi)
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, off, fi, 0);
 }
@@ -263,8 +260,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino,
-		    struct fuse_file_info *fi)
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct tree_file *f;
@@ -462,8 +458,8 @@ static void forget_entry(struct fs *fs, const struct path *dir,
 }
 
 /* Called by the crawler for everything a refresh changed. */
-static void on_change(void *ctx, char kind, const char *owner,
-		      const char *cont, const char *msg)
+static void on_change(void *ctx, char kind, const char *owner, const char *cont,
+		      const char *msg)
 {
 	struct fs *fs = ctx;
 	struct path list = {NODE_LIST, kind, NULL, NULL, NULL, NULL};

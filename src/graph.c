@@ -227,10 +227,10 @@ struct use {
 	int authorize; /* send the bearer token (only ever to Graph) */
 	int (*accept)(void *ctx, struct http_response *rs, struct failure *f);
 	void *ctx;
-	http_sink_fn sink; /* stream 2xx bodies here */
+	http_sink_fn sink;		   /* stream 2xx bodies here */
 	long long (*resume_at)(void *ctx); /* Range start for a retry */
-	int head;	   /* ask with HEAD; other 4xx than 401/403/404:
-			    * -ENOTSUP without a log line */
+	int head; /* ask with HEAD; other 4xx than 401/403/404:
+		   * -ENOTSUP without a log line */
 };
 
 /*
@@ -238,8 +238,8 @@ struct use {
  * answer.  Returns 0, or a negative errno after logging one line (-EACCES
  * for 403, -ENOENT for 404, -ECANCELED without a line).
  */
-static int request(struct graph *g, CURL *h, const char *url,
-		   const char *what, const struct use *u)
+static int request(struct graph *g, CURL *h, const char *url, const char *what,
+		   const struct use *u)
 {
 	char auth[16384 + 32] = "", *hdr = NULL;
 	struct failure f = {0};
@@ -275,9 +275,11 @@ static int request(struct graph *g, CURL *h, const char *url,
 				return -ENOMEM;
 			headers = curl_slist_append(headers, hdr);
 			headers = curl_slist_append(
-				headers, "Prefer: include-unknown-enum-members");
+				headers,
+				"Prefer: include-unknown-enum-members");
 		}
-		headers = curl_slist_append(headers, "Accept: application/json");
+		headers =
+			curl_slist_append(headers, "Accept: application/json");
 		rq.headers = headers;
 		if (u->resume_at)
 			rq.range_from = u->resume_at(u->ctx);
@@ -314,7 +316,8 @@ static int request(struct graph *g, CURL *h, const char *url,
 		wait_ms = rs.retry_after >= 0
 				  ? (rs.retry_after > RETRY_AFTER_MAX_S
 					     ? RETRY_AFTER_MAX_S
-					     : rs.retry_after) * 1000L
+					     : rs.retry_after) *
+					    1000L
 				  : -1;
 		http_response_free(&rs);
 		if (f.status == 401 && u->authorize && !renewed) {
@@ -356,8 +359,7 @@ static int request(struct graph *g, CURL *h, const char *url,
 }
 
 /* Takes a 200 answer that is a whole Graph page. */
-static int accept_page(void *ctx, struct http_response *rs,
-		       struct failure *f)
+static int accept_page(void *ctx, struct http_response *rs, struct failure *f)
 {
 	struct json_object **out = ctx;
 
@@ -369,8 +371,8 @@ static int accept_page(void *ctx, struct http_response *rs,
 }
 
 /* GETs one page of a walk; returns 0 with it in *@out, or -errno. */
-static int get_page(struct graph *g, CURL *h, const char *url,
-		    const char *what, struct json_object **out)
+static int get_page(struct graph *g, CURL *h, const char *url, const char *what,
+		    struct json_object **out)
 {
 	struct use u = {1, accept_page, out, NULL, NULL, 0};
 	int rc = request(g, h, url, what, &u);
@@ -379,8 +381,7 @@ static int get_page(struct graph *g, CURL *h, const char *url,
 }
 
 /* Takes a 200 answer that is a JSON object. */
-static int accept_object(void *ctx, struct http_response *rs,
-			 struct failure *f)
+static int accept_object(void *ctx, struct http_response *rs, struct failure *f)
 {
 	struct json_object **out = ctx;
 
@@ -449,8 +450,8 @@ static int accept_graph_answer(void *ctx, struct http_response *rs,
 		note_type(d, rs);
 		return 0;
 	}
-	snprintf(f->message, sizeof(f->message),
-		 "unexpected answer HTTP %ld", rs->status);
+	snprintf(f->message, sizeof(f->message), "unexpected answer HTTP %ld",
+		 rs->status);
 	return -EAGAIN;
 }
 
@@ -486,10 +487,10 @@ int graph_download(struct graph *g, const char *path, const char *what,
 		   struct graph_sink *sink)
 {
 	struct fetch d = {sink, NULL};
-	struct use graph_use = {1, accept_graph_answer, &d, sink_bytes,
-				sink_offset, 0};
-	struct use host_use = {0, accept_download, &d, sink_bytes,
-			       sink_offset, 0};
+	struct use graph_use = {1,	    accept_graph_answer, &d,
+				sink_bytes, sink_offset,	 0};
+	struct use host_use = {0,	   accept_download, &d,
+			       sink_bytes, sink_offset,	    0};
 	char *url = graph_url(g, path), why[256];
 	CURL *h = new_handle(g);
 	int rc = -ENOMEM;
@@ -599,8 +600,7 @@ struct head_out {
 	size_t type_len;
 };
 
-static int accept_head(void *ctx, struct http_response *rs,
-		       struct failure *f)
+static int accept_head(void *ctx, struct http_response *rs, struct failure *f)
 {
 	struct head_out *o = ctx;
 

@@ -159,11 +159,13 @@ int http_exchange(CURL *h, const struct http_request *rq,
 	}
 	if (rq->head)
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
+	if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location) ==
+		    CURLE_OK &&
 	    location)
 		rs->location = strdup(location);
 	location = NULL;
-	if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &location) == CURLE_OK &&
+	if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &location) ==
+		    CURLE_OK &&
 	    location)
 		rs->content_type = strdup(location);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);

@@ -122,9 +122,9 @@ static int start(struct jobs *js, struct job *j)
 	return 0;
 }
 
-int jobs_run(struct jobs *js, const char *key, int (*fn)(void *),
-	     void *arg, void (*release)(void *), int wait,
-	     jobs_cancel_fn cancel, void *cancel_arg)
+int jobs_run(struct jobs *js, const char *key, int (*fn)(void *), void *arg,
+	     void (*release)(void *), int wait, jobs_cancel_fn cancel,
+	     void *cancel_arg)
 {
 	struct job *j;
 	int rc;

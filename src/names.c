@@ -40,8 +40,7 @@ static size_t put_unit(char *out, const unsigned char *p, size_t raw,
 	return raw;
 }
 
-size_t name_from_id(const char *id, size_t len, const char *suffix,
-		    char *out)
+size_t name_from_id(const char *id, size_t len, const char *suffix, char *out)
 {
 	const unsigned char *p = (const unsigned char *)id;
 	size_t slen = strlen(suffix), total = 0, n = 0, limit;

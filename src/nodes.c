@@ -40,9 +40,8 @@ uint64_t nodes_ino(enum node_type type, char kind, const char *owner,
 	return ino < 16 ? ino + 16 : ino;
 }
 
-static struct node *node_new(enum node_type type, char kind,
-			     const char *owner, const char *cont,
-			     const char *msg, const char *att)
+static struct node *node_new(enum node_type type, char kind, const char *owner,
+			     const char *cont, const char *msg, const char *att)
 {
 	size_t lo = owner ? strlen(owner) + 1 : 0;
 	size_t lc = cont ? strlen(cont) + 1 : 0;

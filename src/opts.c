@@ -16,7 +16,10 @@
 
 enum { KEY_HELP, KEY_VERSION, KEY_SECRET_ARGV };
 
-#define OPT(t, field) {t, offsetof(struct opts, field), 1}
+#define OPT(t, field)                                                          \
+	{                                                                      \
+		t, offsetof(struct opts, field), 1                             \
+	}
 
 static const struct fuse_opt spec[] = {
 	OPT("tenant=%s", tenant),
@@ -105,7 +108,8 @@ static const char usage[] =
 	"usage: teamsfs refresh PATH...\n"
 	"  refreshes the scopes (users' chats, teams' channels) that the\n"
 	"  PATHs in a mounted teamsfs lie in, and waits until done; the mount\n"
-	"  root refreshes the users and teams lists and marks every scope due.\n"
+	"  root refreshes the users and teams lists and marks every scope "
+	"due.\n"
 	"  (kill -HUP on the teamsfs process marks everything due as well.)\n";
 
 /* Non-option arguments seen: mount.fuse3 passes "source mountpoint". */
@@ -135,8 +139,9 @@ static int on_arg(void *data, const char *arg, int key,
 		return 0;
 	case FUSE_OPT_KEY_NONOPT:
 		if (ps.nnonopt == 2) {
-			fprintf(stderr, "teamsfs: error: unexpected argument "
-					"'%s'\n",
+			fprintf(stderr,
+				"teamsfs: error: unexpected argument "
+				"'%s'\n",
 				arg);
 			ps.bad = 1;
 			return 0;
@@ -172,8 +177,9 @@ static char *read_secret_file(const char *path)
 	n = getline(&line, &cap, f);
 	fclose(f);
 	if (n <= 0) {
-		fprintf(stderr, "teamsfs: error: client_secret_file %s is "
-				"empty\n",
+		fprintf(stderr,
+			"teamsfs: error: client_secret_file %s is "
+			"empty\n",
 			path);
 		free(line);
 		return NULL;
@@ -220,9 +226,9 @@ static const struct unit sizes[] = {
  * base units (a bare number counts @bare each); NULL gives @dflt.  Returns
  * 0, or -1 after a message naming @what and an @example.
  */
-static int parse_scaled(const char *text, const struct unit *units,
-			double bare, long long dflt, const char *what,
-			const char *example, long long *out)
+static int parse_scaled(const char *text, const struct unit *units, double bare,
+			long long dflt, const char *what, const char *example,
+			long long *out)
 {
 	double v, scale = bare;
 	char *end;
@@ -239,8 +245,9 @@ static int parse_scaled(const char *text, const struct unit *units,
 			break;
 		}
 	if (end == text || *end || v < 0 || v * scale > 9e18) {
-		fprintf(stderr, "teamsfs: error: '%s' is not a %s (such as "
-				"%s)\n",
+		fprintf(stderr,
+			"teamsfs: error: '%s' is not a %s (such as "
+			"%s)\n",
 			text, what, example);
 		return -1;
 	}
@@ -260,8 +267,9 @@ static int finish(struct opts *o, enum opts_mode mode)
 	}
 	if (strchr(o->tenant, '/') || !strcmp(o->tenant, ".") ||
 	    !strcmp(o->tenant, "..")) {
-		fprintf(stderr, "teamsfs: error: tenant '%s' is not a tenant "
-				"id or domain\n",
+		fprintf(stderr,
+			"teamsfs: error: tenant '%s' is not a tenant "
+			"id or domain\n",
 			o->tenant);
 		return -1;
 	}

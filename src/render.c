@@ -123,8 +123,9 @@ char *render_json(struct json_object *obj, size_t *len)
 {
 	size_t n;
 	const char *text = json_object_to_json_string_length(
-		obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-			     JSON_C_TO_STRING_NOSLASHESCAPE,
+		obj,
+		JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+			JSON_C_TO_STRING_NOSLASHESCAPE,
 		&n);
 	char *out;
 

@@ -51,8 +51,7 @@ static int stop_requested(void *arg)
 	return stop_asked;
 }
 
-static int add_item(struct sync *s, char kind, const char *name,
-		    const char *id)
+static int add_item(struct sync *s, char kind, const char *name, const char *id)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
@@ -177,9 +176,9 @@ static void progress(struct sync *s, int tty, time_t start, int last)
 	if (tty)
 		fprintf(stderr,
 			"\r%zu/%zu scopes, %llu messages stored, %.1f req/s, "
-			"%llu throttled (%llus waited), %zu failed, left %s  %s",
-			done, total,
-			(unsigned long long)crawler_stored(s->cr),
+			"%llu throttled (%llus waited), %zu failed, left %s  "
+			"%s",
+			done, total, (unsigned long long)crawler_stored(s->cr),
 			(double)gs.requests / (double)el,
 			(unsigned long long)gs.throttled,
 			(unsigned long long)(gs.waited_ms / 1000), s->failed,
@@ -248,8 +247,9 @@ int sync_run(struct cache *c, struct crawler *cr, struct graph *g,
 				s.items[i].kind == 'u' ? "user" : "team",
 				s.items[i].id, strerror(-s.items[i].result));
 	if (stop_asked) {
-		fprintf(stderr, "teamsfs: sync: interrupted; %zu of %zu scopes "
-				"done; run it again to continue\n",
+		fprintf(stderr,
+			"teamsfs: sync: interrupted; %zu of %zu scopes "
+			"done; run it again to continue\n",
 			s.done, s.n);
 		status = 1;
 	} else if (s.failed) {
@@ -280,8 +280,7 @@ static void print_time(int64_t ns, char *buf, size_t n)
 }
 
 /* Prints one scope line of the status. */
-static int status_line(void *ctx, const char *name, size_t len,
-		       const void *rec)
+static int status_line(void *ctx, const char *name, size_t len, const void *rec)
 {
 	const struct scope_rec *r = rec;
 	char done[32], newest[32];

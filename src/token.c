@@ -82,8 +82,8 @@ static int form_add(CURL *h, char **buf, size_t *len, const char *name,
 		return -ENOMEM;
 	}
 	*buf = p;
-	*len += (size_t)snprintf(p + *len, add + 1, "%s%s=%s",
-				 *len ? "&" : "", name, esc);
+	*len += (size_t)snprintf(p + *len, add + 1, "%s%s=%s", *len ? "&" : "",
+				 name, esc);
 	explicit_bzero(esc, strlen(esc));
 	curl_free(esc);
 	return 0;

@@ -63,9 +63,8 @@ static int load_fixed(struct fixed_list *l, const char *list)
 		name_from_id(l->ids[i], strlen(l->ids[i]), "", l->names[i]);
 	/* Keep listings in name order, as the cache gives them. */
 	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && strcmp(l->names[j - 1],
-						l->names[j]) > 0;
-		     j--) {
+		for (int j = i;
+		     j > 0 && strcmp(l->names[j - 1], l->names[j]) > 0; j--) {
 			char tmp[NAME_MAX_BYTES + 1], *id = l->ids[j];
 
 			memcpy(tmp, l->names[j], sizeof(tmp));
@@ -125,8 +124,7 @@ void tree_free(struct tree *t)
 
 void tree_path_of(const struct node *n, struct path *p)
 {
-	*p = (struct path){n->type, n->kind, n->owner, n->cont, n->msg,
-			   n->att};
+	*p = (struct path){n->type, n->kind, n->owner, n->cont, n->msg, n->att};
 }
 
 uint64_t tree_ino(const struct path *p)
@@ -299,8 +297,7 @@ static int64_t list_time(struct tree *t, char kind, uint32_t *count)
 	return ls.complete ? ls.fetched_ns : 0;
 }
 
-static int count_entry(void *ctx, const char *name, size_t len,
-		       const void *rec)
+static int count_entry(void *ctx, const char *name, size_t len, const void *rec)
 {
 	(void)name, (void)len, (void)rec;
 	(*(nlink_t *)ctx)++;
@@ -338,8 +335,8 @@ static int find_att(struct tree *t, const struct path *p, char *msg,
 		    struct att_rec *r, int64_t *dir_mtime)
 {
 	uint64_t sh = cache_scope_hash(p->kind, p->owner);
-	int rc = cache_attdir_get(t->cache, sh, p->cont, p->msg, msg,
-				  dir_mtime);
+	int rc =
+		cache_attdir_get(t->cache, sh, p->cont, p->msg, msg, dir_mtime);
 	char base[NAME_MAX_BYTES + 1];
 
 	if (rc)
@@ -386,9 +383,9 @@ static int att_size(struct tree *t, const struct path *p, const char *msg,
 		path = attach_shares_path(r->source, 0);
 		if (!path)
 			return -ENOMEM;
-		rc = t->opts->offline ? -EIO
-				      : graph_get_object(t->graph, path, what,
-							 &item);
+		rc = t->opts->offline
+			     ? -EIO
+			     : graph_get_object(t->graph, path, what, &item);
 		free(path);
 		if (rc)
 			return rc == -ENOENT ? -EIO : rc;
@@ -398,8 +395,7 @@ static int att_size(struct tree *t, const struct path *p, const char *msg,
 			return -EIO;
 		}
 		r->size = json_object_get_int64(v);
-		if (json_object_object_get_ex(item, "lastModifiedDateTime",
-					      &v))
+		if (json_object_object_get_ex(item, "lastModifiedDateTime", &v))
 			render_parse_time(json_object_get_string(v),
 					  &r->mtime_ns);
 
@@ -429,8 +425,8 @@ static int att_size(struct tree *t, const struct path *p, const char *msg,
 			return size == -ENOENT ? -EIO : (int)size;
 		r->size = size;
 	}
-	return cache_att_set_meta(t->cache, sh, p->cont, msg, p->att,
-				  r->size, r->mtime_ns, r->content_type);
+	return cache_att_set_meta(t->cache, sh, p->cont, msg, p->att, r->size,
+				  r->mtime_ns, r->content_type);
 }
 
 int tree_stat(struct tree *t, const struct path *p, struct stat *st,
@@ -499,8 +495,8 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 		free(sr.next_link);
 		*settled = (sr.flags & SCOPE_COMPLETE) != 0;
 		tm = *settled ? sr.newest_ns : list_time(t, p->kind, NULL);
-		fill(t, st, ino, 1, p->type == NODE_OWNER ? 3 : 2 + sr.containers,
-		     0, tm);
+		fill(t, st, ino, 1,
+		     p->type == NODE_OWNER ? 3 : 2 + sr.containers, 0, tm);
 		/*
 		 * The first crawl moves mtime from the list's time to the
 		 * newest message's.  ctime stays, so that tar, which stats a
@@ -589,8 +585,7 @@ struct list_walk {
 	int rc;
 };
 
-static int list_entry(void *ctx, const char *name, size_t len,
-		      const void *rec)
+static int list_entry(void *ctx, const char *name, size_t len, const void *rec)
 {
 	struct list_walk *w = ctx;
 	char buf[NAME_MAX_BYTES + sizeof(link_suffix)];
@@ -627,7 +622,8 @@ static int list_entry(void *ctx, const char *name, size_t len,
 		const struct att_rec *r = rec;
 
 		if (links_mode(w->t) && r->kind != ATT_INLINE) {
-			if (len + sizeof(link_suffix) > (size_t)NAME_MAX_BYTES + 1)
+			if (len + sizeof(link_suffix) >
+			    (size_t)NAME_MAX_BYTES + 1)
 				return 0;
 			strcat(buf, link_suffix);
 			len += sizeof(link_suffix) - 1;
@@ -673,8 +669,8 @@ static int byname_entry(void *ctx, const char *readable, const char *target)
 }
 
 /* Adds the one entry of a fixed directory, with its attributes. */
-static int list_fixed(struct tree *t, const struct path *dir,
-		      const char *name, struct listing *l)
+static int list_fixed(struct tree *t, const struct path *dir, const char *name,
+		      struct listing *l)
 {
 	struct path c;
 	struct stat st;
@@ -786,9 +782,8 @@ int tree_open(struct tree *t, const struct path *p, struct tree_file *f,
 			 "attachment %s of %s in %s/%s/%s/%s", p->att, msg,
 			 p->kind == 'u' ? "users" : "teams", p->owner,
 			 scope_dir(p->kind), p->cont);
-		path = r.kind == ATT_REFERENCE
-			       ? attach_shares_path(r.source, 1)
-			       : strdup(r.source);
+		path = r.kind == ATT_REFERENCE ? attach_shares_path(r.source, 1)
+					       : strdup(r.source);
 		rc = path ? fetch_open(t->fetcher, path, what, &f->fetch)
 			  : -ENOMEM;
 		free(path);
@@ -1009,8 +1004,8 @@ void tree_statfs(struct tree *t, struct statvfs *sv)
 	sv->f_namemax = NAME_MAX_BYTES;
 }
 
-int tree_readlink(struct tree *t, const struct path *p, char *buf,
-		  size_t size, jobs_cancel_fn cancel, void *arg)
+int tree_readlink(struct tree *t, const struct path *p, char *buf, size_t size,
+		  jobs_cancel_fn cancel, void *arg)
 {
 	char owner[NAME_MAX_BYTES + 1], cont[NAME_MAX_BYTES + 1], *id;
 	int rc;

@@ -12,8 +12,8 @@
 static void check(const char *name, size_t n)
 {
 	if (n == 0 || n > NAME_MAX_BYTES || n != strlen(name) ||
-	    memchr(name, '/', n) || !strcmp(name, ".") ||
-	    !strcmp(name, "..") || !name_is_plausible(name))
+	    memchr(name, '/', n) || !strcmp(name, ".") || !strcmp(name, "..") ||
+	    !name_is_plausible(name))
 		abort();
 }
 

@@ -32,9 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (f.id && name_from_id(f.id, f.id_len, ".json",
 						 name) > NAME_MAX_BYTES)
 				abort();
-			if (f.container && name_from_id(f.container,
-							f.container_len, "",
-							name) > NAME_MAX_BYTES)
+			if (f.container &&
+			    name_from_id(f.container, f.container_len, "",
+					 name) > NAME_MAX_BYTES)
 				abort();
 		}
 		{

@@ -88,7 +88,8 @@ int main(void)
 	r.messages = 2;
 	r.next_link = "https://graph/next?$skiptoken=x%3d";
 	CHECK(cache_scope_put(tx, 'u', "alice", &r) == 0);
-	CHECK(cache_list_put(tx, 'u', "alice", "id-a", "Alice", "alice@contoso.com") == 0);
+	CHECK(cache_list_put(tx, 'u', "alice", "id-a", "Alice",
+			     "alice@contoso.com") == 0);
 	CHECK(cache_list_put(tx, 'u', "bob", "id-b", NULL, NULL) == 0);
 	CHECK(cache_list_put(tx, 't', "team", "id-t", "Team", "Team") == 0);
 	CHECK(cache_list_complete(tx, 'u', 2, 5) == 0);
@@ -98,8 +99,8 @@ int main(void)
 	CHECK(cache_open(dir, &c) == 0);
 	CHECK(cache_scope_get(c, 'u', "alice", &r) == 0);
 	CHECK(r.flags == SCOPE_COMPLETE && r.messages == 2);
-	CHECK(r.next_link && !strcmp(r.next_link,
-				     "https://graph/next?$skiptoken=x%3d"));
+	CHECK(r.next_link &&
+	      !strcmp(r.next_link, "https://graph/next?$skiptoken=x%3d"));
 	free(r.next_link);
 	CHECK(cache_list_get(c, 'u', "alice", &e) == 0);
 	CHECK_STR(e.id, "id-a");
@@ -113,7 +114,8 @@ int main(void)
 
 	/* Readable names are replaced whole. */
 	{
-		char *r1[] = {"Budget talk", "Ann Lee"}, *c1[] = {"19:a", "19:b"};
+		char *r1[] = {"Budget talk", "Ann Lee"},
+		     *c1[] = {"19:a", "19:b"};
 		char *r2[] = {"Ann Lee"}, *c2[] = {"19:c"}, cont[256];
 		int64_t when = 0;
 

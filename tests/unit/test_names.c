@@ -18,8 +18,12 @@ static const char *name(const char *id, const char *suffix)
 static void test_plain(void)
 {
 	CHECK_STR(name("1616965872395", ".json"), "1616965872395.json");
-	CHECK_STR(name("19:meeting_MjdhNjM4YzUtYzExZi00OTFkLTkzZTAtNTVlNmZmMDhkNGU2@thread.v2", ""),
-		  "19:meeting_MjdhNjM4YzUtYzExZi00OTFkLTkzZTAtNTVlNmZmMDhkNGU2@thread.v2");
+	CHECK_STR(name("19:meeting_"
+		       "MjdhNjM4YzUtYzExZi00OTFkLTkzZTAtNTVlNmZmMDhkNGU2@"
+		       "thread.v2",
+		       ""),
+		  "19:meeting_MjdhNjM4YzUtYzExZi00OTFkLTkzZTAtNTVlNmZmMDhkNGU2@"
+		  "thread.v2");
 	CHECK_STR(name("48:notes", ""), "48:notes");
 	CHECK_STR(name("caf\xc3\xa9 \xf0\x9f\x98\x80", ""),
 		  "caf\xc3\xa9 \xf0\x9f\x98\x80");
@@ -59,8 +63,8 @@ static void test_long(void)
 
 	/* Exactly at the limit: kept whole. */
 	id[250] = '\0';
-	CHECK_STR(name(id, ".json"), strcat(strcpy((char[300]){0}, id),
-					    ".json"));
+	CHECK_STR(name(id, ".json"),
+		  strcat(strcpy((char[300]){0}, id), ".json"));
 
 	/* Escapes and multi-byte characters are never cut in half. */
 	for (int i = 0; i < 200; i++)

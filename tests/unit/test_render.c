@@ -78,7 +78,7 @@ static void test_render(void)
 	CHECK(out && len == strlen(out));
 	CHECK(out[len - 1] == '\n');
 	CHECK(strstr(out, "\n  \"id\": \"1\"") != NULL);
-	CHECK(strstr(out, "caf\xc3\xa9") != NULL);	 /* UTF-8 as is */
+	CHECK(strstr(out, "caf\xc3\xa9") != NULL); /* UTF-8 as is */
 	CHECK(strstr(out, "https://x/y") != NULL); /* no \/ */
 	CHECK(strstr(out, "1.50") != NULL);
 	CHECK(strstr(out, "unknownField") != NULL);
