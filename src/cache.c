@@ -331,18 +331,31 @@ int cache_list_state(struct cache *c, char kind, struct list_state *st)
 }
 
 /*
- * Looks up key @k of @dbi in a read transaction of its own and hands the
- * value to @take (which copies what it needs).  Returns 0, -ENOENT, @take's
- * error, or -errno after logging a failure to read @what.
+ * A key that could not be built names nothing the cache can hold: a name
+ * longer than any stored one is simply not there.
  */
-static int lookup(struct cache *c, MDB_dbi dbi, MDB_val *k,
+static int key_missing(int rc)
+{
+	return rc == -ENAMETOOLONG ? -ENOENT : rc;
+}
+
+/*
+ * Looks up key @k of @dbi (built with result @key_rc) in a read
+ * transaction of its own and hands the value to @take (which copies what it
+ * needs).  Returns 0, -ENOENT, @take's error, or -errno after logging a
+ * failure to read @what.
+ */
+static int lookup(struct cache *c, MDB_dbi dbi, int key_rc, MDB_val *k,
 		  int (*take)(const MDB_val *v, void *out), void *out,
 		  const char *what)
 {
 	MDB_txn *txn;
 	MDB_val v;
-	int rc = read_begin(c, &txn);
+	int rc;
 
+	if (key_rc)
+		return key_missing(key_rc);
+	rc = read_begin(c, &txn);
 	if (rc)
 		return rc;
 	rc = mdb_get(txn, dbi, k, &v);
@@ -378,13 +391,11 @@ int cache_list_get(struct cache *c, char kind, const char *name,
 {
 	unsigned char kb[KEY_MAX];
 	MDB_val k;
-	int rc = kind_key(kb, kind, name, &k);
+	int rc;
 
 	memset(e, 0, sizeof(*e));
-	if (rc)
-		return rc == -ENAMETOOLONG ? -ENOENT : rc;
-	rc = lookup(c, c->lists, &k, take_list_entry, e,
-		    "reading a list entry");
+	rc = lookup(c, c->lists, kind_key(kb, kind, name, &k), &k,
+		    take_list_entry, e, "reading a list entry");
 	if (rc)
 		cache_list_entry_free(e);
 	return rc;
@@ -682,12 +693,10 @@ int cache_cont_get(struct cache *c, uint64_t sh, const char *cont,
 {
 	unsigned char kb[KEY_MAX];
 	MDB_val k;
-	int rc = cont_key(kb, sh, cont, &k);
 
 	memset(r, 0, sizeof(*r));
-	if (rc)
-		return rc == -ENAMETOOLONG ? -ENOENT : rc;
-	return lookup(c, c->conts, &k, take_cont, r, "reading a container");
+	return lookup(c, c->conts, cont_key(kb, sh, cont, &k), &k, take_cont, r,
+		      "reading a container");
 }
 
 static int take_cont_id(const MDB_val *v, void *out)
@@ -707,12 +716,10 @@ int cache_cont_id(struct cache *c, uint64_t sh, const char *cont, char **id)
 {
 	unsigned char kb[KEY_MAX];
 	MDB_val k;
-	int rc = cont_key(kb, sh, cont, &k);
 
 	*id = NULL;
-	if (rc)
-		return rc == -ENAMETOOLONG ? -ENOENT : rc;
-	return lookup(c, c->conts, &k, take_cont_id, id, "reading a container");
+	return lookup(c, c->conts, cont_key(kb, sh, cont, &k), &k, take_cont_id,
+		      id, "reading a container");
 }
 
 int cache_msg_count(struct cache *c, unsigned long long *count)
@@ -749,7 +756,7 @@ static int msg_get(struct cache *c, MDB_txn *txn, uint64_t sh, const char *cont,
 	int rc = msg_key(kb, sh, cont, name, &k);
 
 	if (rc)
-		return rc == -ENAMETOOLONG ? -ENOENT : rc;
+		return key_missing(rc);
 	rc = mdb_get(txn, c->msgs, &k, v);
 	if (rc == MDB_NOTFOUND)
 		return -ENOENT;
@@ -953,12 +960,9 @@ int cache_attdir_get(struct cache *c, uint64_t sh, const char *cont,
 	struct attdir_out o = {msg, mtime_ns};
 	unsigned char kb[KEY_MAX];
 	MDB_val k;
-	int rc = msg_key(kb, sh, cont, dir, &k);
 
-	if (rc)
-		return rc == -ENAMETOOLONG ? -ENOENT : rc;
-	return lookup(c, c->attdirs, &k, take_attdir, &o,
-		      "reading an attachments directory");
+	return lookup(c, c->attdirs, msg_key(kb, sh, cont, dir, &k), &k,
+		      take_attdir, &o, "reading an attachments directory");
 }
 
 int cache_attdir_foreach(struct cache *c, uint64_t sh, const char *cont,
@@ -983,7 +987,7 @@ static int att_get(struct cache *c, MDB_txn *txn, uint64_t sh, const char *cont,
 	int rc = att_key(kb, sh, cont, msg, name, &k);
 
 	if (rc)
-		return rc == -ENAMETOOLONG ? -ENOENT : rc;
+		return key_missing(rc);
 	rc = mdb_get(txn, c->atts, &k, v);
 	if (rc == MDB_NOTFOUND)
 		return -ENOENT;
@@ -1212,7 +1216,7 @@ int cache_names_get(struct cache *c, uint64_t sh, const char *readable,
 		return -ENOENT;
 	put_be64(kb, sh);
 	memcpy(kb + 8, readable, rl);
-	return lookup(c, c->names, &k, take_name, cont,
+	return lookup(c, c->names, 0, &k, take_name, cont,
 		      "reading readable names");
 }
 
@@ -1257,6 +1261,6 @@ int cache_names_meta(struct cache *c, uint64_t sh, const char *cont,
 	put_be64(kb, sh);
 	kb[8] = '\0';
 	memcpy(kb + 9, cont, cl);
-	return lookup(c, c->names, &k, take_text, meta,
+	return lookup(c, c->names, 0, &k, take_text, meta,
 		      "reading readable names");
 }

@@ -176,15 +176,8 @@ def kill9(m):
     """SIGKILL a mounted teamsfs, then fusermount3 -u its dead mount."""
     os.kill(m.proc.pid, signal.SIGKILL)
     m.proc.wait(10)
-    err = ''
-    for _ in range(100):
-        r = subprocess.run(['fusermount3', '-u', m.mnt],
-                           capture_output=True, text=True)
-        if r.returncode == 0:
-            break
-        err = r.stderr
-        time.sleep(0.1)
-    else:
+    err = h.fusermount_u(m.mnt, 100)
+    if err is not None:
         m._force_down()
         raise AssertionError('fusermount3 -u of the dead mount failed: '
                              + err)

@@ -632,6 +632,19 @@ def att_log_re(att, msg_file):
             % (re.escape(att.name), re.escape(msg_file)))
 
 
+def fusermount_u(mnt, tries):
+    """fusermount3 -u @mnt, retried while busy; None, or its last stderr."""
+    err = ''
+    for _ in range(tries):
+        r = subprocess.run(['fusermount3', '-u', mnt],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            return None
+        err = r.stderr
+        time.sleep(0.1)
+    return err
+
+
 def broken_log_res(broken):
     """Log regexes for the (relpath, Att, msg, errno) of broken_atts()."""
     return sorted({att_log_re(a, msg_name(msg['id']))
@@ -959,15 +972,8 @@ class Mount:
 
     def unmount(self):
         """Unmount, wait for teamsfs, check exit status and log."""
-        err = None
-        for _ in range(50):
-            r = subprocess.run(['fusermount3', '-u', self.mnt],
-                               capture_output=True, text=True)
-            if r.returncode == 0:
-                break
-            err = r.stderr
-            time.sleep(0.1)
-        else:
+        err = fusermount_u(self.mnt, 50)
+        if err is not None:
             self._force_down()
             raise AssertionError('fusermount3 -u failed: %s' % err)
         if self.mnt in _live_mounts:

@@ -17,6 +17,20 @@ SEEN_TIMEOUT = 20.0              # a change must be visible within this
 
 
 class RefreshCase(f.FreshCase):
+    def no_auto_refresh(self):
+        """Mount options under which only an explicit refresh happens."""
+        return ['refresh=0', 'refresh_overlap=%ds' % OVERLAP_S]
+
+    def look_then_change(self, m, paths):
+        """Checks both scopes are current, looks at @paths (so the
+        kernel caches them), then changes both scopes in the emulator.
+        Returns the user and team changes."""
+        self.assert_current(m, self.scope)
+        self.assert_current(m, self.tscope)
+        if paths is not None:
+            self.look(m, self.scope, paths)
+        return self.change_user_scope(), self.change_team_scope()
+
     def setUp(self):
         self.emu = f.live_emulator(*EMU_ARGS)
         self.addCleanup(self.emu.stop)
@@ -209,14 +223,9 @@ class RefreshCommandTest(RefreshCase):
 
     def test_refresh_command_with_refresh_0(self):
         group, one, edit, delete = self.user_targets()
-        with h.Mount(self.emu, ['refresh=0',
-                                'refresh_overlap=%ds' % OVERLAP_S]) as m:
-            self.assert_current(m, self.scope)
-            self.assert_current(m, self.tscope)
-            self.look(m, self.scope,
-                      self.user_paths(group, one, edit, delete))
-            changes = self.change_user_scope()
-            tchanges = self.change_team_scope()
+        with h.Mount(self.emu, self.no_auto_refresh()) as m:
+            changes, tchanges = self.look_then_change(
+                m, self.user_paths(group, one, edit, delete))
             # refresh=0: listing again serves the cache and fetches nothing
             self.emu.clear_requests()
             self.assertEqual(sorted(os.listdir(m.path(self.scope.relpath))),
@@ -250,12 +259,8 @@ class RefreshCommandTest(RefreshCase):
                                         ('channels', self.team)])
 
     def test_refresh_mountpoint_makes_every_scope_due(self):
-        with h.Mount(self.emu, ['refresh=0',
-                                'refresh_overlap=%ds' % OVERLAP_S]) as m:
-            self.assert_current(m, self.scope)
-            self.assert_current(m, self.tscope)
-            changes = self.change_user_scope()
-            tchanges = self.change_team_scope()
+        with h.Mount(self.emu, self.no_auto_refresh()) as m:
+            changes, tchanges = self.look_then_change(m, None)
             self.emu.clear_requests()
             t_cmd = time.time()
             r, took = self.run_refresh(m.mnt)
@@ -296,14 +301,9 @@ class RefreshCommandTest(RefreshCase):
 class SighupTest(RefreshCase):
     def test_sighup_makes_everything_due(self):
         group, one, edit, delete = self.user_targets()
-        with h.Mount(self.emu, ['refresh=0',
-                                'refresh_overlap=%ds' % OVERLAP_S]) as m:
-            self.assert_current(m, self.scope)
-            self.assert_current(m, self.tscope)
-            self.look(m, self.scope,
-                      self.user_paths(group, one, edit, delete))
-            changes = self.change_user_scope()
-            tchanges = self.change_team_scope()
+        with h.Mount(self.emu, self.no_auto_refresh()) as m:
+            changes, tchanges = self.look_then_change(
+                m, self.user_paths(group, one, edit, delete))
             self.emu.clear_requests()
             os.listdir(m.path(self.scope.relpath))
             t_hup = time.time()

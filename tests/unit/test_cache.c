@@ -73,6 +73,16 @@ int main(void)
 	CHECK(len == 6 && !memcmp(data, "bob's\n", 6));
 	free(data);
 	CHECK(cache_msg_stat(c, a, "chat1", "nope.json", &ms) == -ENOENT);
+	{
+		/* A name no file can have is simply not there. */
+		char longname[400];
+
+		memset(longname, 'x', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		CHECK(cache_cont_get(c, a, longname, &cr) == -ENOENT);
+		CHECK(cache_msg_stat(c, a, "chat1", longname, &ms) == -ENOENT);
+		CHECK(cache_list_get(c, 'u', longname, &e) == -ENOENT);
+	}
 	CHECK(cache_msg_stat(c, a, "chat2", "m1.json", &ms) == -ENOENT);
 
 	CHECK(cache_cont_get(c, a, "chat1", &cr) == 0);

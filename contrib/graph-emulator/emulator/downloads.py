@@ -25,7 +25,6 @@ import hmac
 import re
 import secrets
 import sys
-import threading
 import time
 import traceback
 import urllib.parse
@@ -64,26 +63,6 @@ class Signer:
             return who.upper() == uid.upper() and time.time() * 1000 < int(expiry)
         except (ValueError, UnicodeError, binascii.Error):
             return False
-
-
-class DownloadLog:
-    def __init__(self):
-        self._items = []
-        self._lock = threading.Lock()
-
-    def add(self, entry):
-        with self._lock:
-            self._items.append(entry)
-
-    def list(self):
-        with self._lock:
-            return list(self._items)
-
-    def clear(self):
-        with self._lock:
-            n = len(self._items)
-            self._items = []
-            return n
 
 
 def download_url(state, entry):

@@ -10,6 +10,7 @@ import json
 import socket
 import struct
 import sys
+import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,29 @@ from .errors import GraphError, graph_error_body
 GRAPH_JSON = ("application/json;odata.metadata=minimal;odata.streaming=true;"
               "IEEE754Compatible=false;charset=utf-8")
 PLAIN_JSON = "application/json; charset=utf-8"
+
+
+class EventLog:
+    """A thread-safe list of what happened (requests, downloads) for the
+    control API to show and clear."""
+
+    def __init__(self):
+        self._items = []
+        self._lock = threading.Lock()
+
+    def add(self, entry):
+        with self._lock:
+            self._items.append(entry)
+
+    def list(self):
+        with self._lock:
+            return list(self._items)
+
+    def clear(self):
+        with self._lock:
+            n = len(self._items)
+            self._items = []
+            return n
 
 
 class QuietServer(ThreadingHTTPServer):

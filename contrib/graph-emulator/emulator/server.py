@@ -15,7 +15,6 @@ on the download origin (downloads.py).
 import json
 import re
 import sys
-import threading
 import time
 import traceback
 import urllib.parse
@@ -26,10 +25,10 @@ from . import faults
 from . import media_routes
 from . import paging
 from .auth import TokenError
-from .downloads import DownloadLog, Signer
+from .downloads import Signer
 from .errors import GraphError, not_found_team, not_found_user
 from .faults import Faults
-from .httpbase import PLAIN_JSON, BaseHandler, QuietServer
+from .httpbase import PLAIN_JSON, BaseHandler, EventLog, QuietServer
 from .live import LiveEditor
 from .routing import message_key, split_segments  # noqa: F401  (split_segments: old import path)
 from .settings import Config, SkipTokenLedger
@@ -40,26 +39,6 @@ DIAGNOSTIC = ('{"ServerInfo":{"DataCenter":"Loopback","Slice":"E","Ring":"0",'
 _TOKEN_PATH = re.compile(r"^/([^/]+)/oauth2/v2\.0/token/?$")
 
 
-class RequestLog:
-    def __init__(self):
-        self._items = []
-        self._lock = threading.Lock()
-
-    def add(self, entry):
-        with self._lock:
-            self._items.append(entry)
-
-    def list(self):
-        with self._lock:
-            return list(self._items)
-
-    def clear(self):
-        with self._lock:
-            n = len(self._items)
-            self._items = []
-            return n
-
-
 class State:
     """Everything the handlers of both origins share."""
 
@@ -68,8 +47,8 @@ class State:
         self.authority = authority
         self.config = config if config is not None else Config(authority)
         self.faults = Faults()
-        self.requests = RequestLog()
-        self.downloads = DownloadLog()
+        self.requests = EventLog()
+        self.downloads = EventLog()
         self.skiptokens = SkipTokenLedger()
         self.signer = Signer()
         self.live = LiveEditor(tenant)
