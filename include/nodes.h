@@ -25,6 +25,10 @@ enum node_type {
 	NODE_BN_LIST,  /* /by-name/users, /by-name/teams */
 	NODE_BN_OWNER, /* /by-name/users/<readable user> */
 	NODE_BN_LINK,  /* /by-name/users/<readable user>/<readable chat> */
+	NODE_TR_ROOT,  /* /transcripts */
+	NODE_TR_LIST,  /* /transcripts/users, /transcripts/teams */
+	NODE_TR_OWNER, /* /transcripts/users/<user> */
+	NODE_TR_FILE,  /* /transcripts/users/<user>/<chat>.html (in cont) */
 };
 
 #define INO_ROOT 1

@@ -11,6 +11,8 @@
  *   .../<message>.attachments/<file>       NODE_ATT
  *   /by-name, /by-name/users, /by-name/teams,
  *   /by-name/users/<name>/<chat name>      NODE_BN_* (see byname.h)
+ *   /transcripts, /transcripts/users, /transcripts/users/<user>,
+ *   /transcripts/users/<user>/<chat>.html  NODE_TR_* (see transcript.h)
  *
  * The FUSE operations (fs.c) ask this module; it answers from the cache and
  * starts crawls, metadata calls and downloads where the answer needs them.
@@ -35,6 +37,7 @@ struct crawler;
 struct fetcher;
 struct graph;
 struct opts;
+struct transcripts;
 struct tree;
 
 /* The names that say which node a path is (unused ones are NULL). */
@@ -62,8 +65,8 @@ struct listing {
  * Returns 0 or -errno.
  */
 int tree_new(struct cache *c, struct crawler *cr, struct fetcher *fe,
-	     struct byname *bn, struct graph *g, const struct opts *o,
-	     struct tree **out);
+	     struct byname *bn, struct transcripts *tr, struct graph *g,
+	     const struct opts *o, struct tree **out);
 
 void tree_free(struct tree *t);
 
@@ -105,11 +108,15 @@ void tree_listing_free(struct listing *l);
 int tree_refresh(struct tree *t, const struct path *p, jobs_cancel_fn cancel,
 		 void *arg);
 
-/* An open file: its bytes in memory, or a download to read from. */
+/*
+ * An open file: its bytes in memory, a download, or a rendered transcript
+ * to read from.
+ */
 struct tree_file {
 	char *data;
 	size_t len;
 	struct fetch_file *fetch;
+	int fd; /* the transcript's file, or -1 */
 };
 
 /*

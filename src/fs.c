@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -167,7 +168,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)l;
-	fi->cache_readdir = 1;
+	/* A /by-name chat list grows transcript links as scopes are crawled */
+	fi->cache_readdir = p.type != NODE_BN_OWNER;
 	if (fuse_reply_open(req, fi)) {
 		tree_listing_free(l);
 		free(l);
@@ -215,7 +217,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				e.generation = 1;
 				e.entry_timeout = timeout(fs);
 				e.attr_timeout = attr_timeout(fs, 0);
-				if (c.type >= NODE_CONT)
+				if (c.type >= NODE_CONT &&
+				    c.type < NODE_TR_ROOT)
 					e.attr_timeout = timeout(fs);
 			}
 		}
@@ -302,7 +305,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 
 	(void)ino;
-	if (!f->fetch) {
+	if (!f->fetch && f->fd < 0) {
 		/* In memory: hand out the bytes without a copy. */
 		if (off < 0 || (size_t)off >= f->len)
 			size = 0;
@@ -457,6 +460,28 @@ static void forget_entry(struct fs *fs, const struct path *dir,
 						 strlen(name));
 }
 
+/*
+ * Drops what the kernel caches of the transcripts of container @cont: their
+ * attributes and pages, or with @is_new the entries for them.
+ */
+static void forget_transcripts(struct fs *fs, char kind, const char *owner,
+			       const char *cont, int is_new)
+{
+	static const char *const ext[] = {".html", ".txt"};
+	struct path dir = {NODE_TR_OWNER, kind, owner, NULL, NULL, NULL};
+	char name[NAME_MAX_BYTES + 8];
+
+	for (int k = 0; k < 2; k++) {
+		struct path f = {NODE_TR_FILE, kind, owner, name, NULL, NULL};
+
+		snprintf(name, sizeof(name), "%s%s", cont, ext[k]);
+		if (is_new)
+			forget_entry(fs, &dir, name);
+		else
+			forget_cached(fs, &f);
+	}
+}
+
 /* Called by the crawler for everything a refresh changed. */
 static void on_change(void *ctx, char kind, const char *owner, const char *cont,
 		      const char *msg)
@@ -478,10 +503,12 @@ static void on_change(void *ctx, char kind, const char *owner, const char *cont,
 		forget_cached(fs, &o);
 	} else if (!msg) {
 		forget_entry(fs, &scope, cont);
+		forget_transcripts(fs, kind, owner, cont, 1);
 	} else {
 		forget_cached(fs, &m);
 		forget_entry(fs, &c, msg);
 		forget_cached(fs, &c);
+		forget_transcripts(fs, kind, owner, cont, 0);
 	}
 }
 

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "opts.h"
 #include "sync.h"
+#include "transcript.h"
 #include "tree.h"
 
 static struct crawler *hup_target;
@@ -60,16 +61,22 @@ static int mount_run(struct core *c)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop;
 	struct opts *o = &c->o;
-	char *content_dir = NULL;
+	struct transcripts *transcripts = NULL;
+	char *content_dir = NULL, *transcript_dir = NULL;
 	int rc, status = 1;
 
 	if (asprintf(&content_dir, "%s/content", o->cache_dir) < 0)
 		return 1;
+	if (asprintf(&transcript_dir, "%s/transcripts", o->cache_dir) < 0) {
+		free(content_dir);
+		return 1;
+	}
 	if (fetcher_new(content_dir, o->att_cache_bytes, c->graph, o->offline,
 			&fetcher) ||
 	    byname_new(c->cache, c->crawler, c->graph, o->offline, &byname) ||
-	    tree_new(c->cache, c->crawler, fetcher, byname, c->graph, o,
-		     &tree) ||
+	    transcripts_new(c->cache, transcript_dir, &transcripts) ||
+	    tree_new(c->cache, c->crawler, fetcher, byname, transcripts,
+		     c->graph, o, &tree) ||
 	    fs_new(tree, c->crawler, o, &fs))
 		goto out;
 	if (fuse_opt_add_arg(&o->args, "-oro,default_permissions,"
@@ -121,12 +128,14 @@ out_session:
 out:
 	fs_free(fs);
 	tree_free(tree);
+	transcripts_free(transcripts);
 	if (fetcher || byname) {
 		graph_cancel(c->graph);
 		fetcher_free(fetcher);
 		byname_free(byname);
 	}
 	free(content_dir);
+	free(transcript_dir);
 	return status;
 }
 

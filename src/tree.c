@@ -19,6 +19,7 @@
 #include "names.h"
 #include "opts.h"
 #include "render.h"
+#include "transcript.h"
 
 /* A users or teams list given on the command line instead of by Graph. */
 struct fixed_list {
@@ -32,6 +33,7 @@ struct tree {
 	struct crawler *crawler;
 	struct fetcher *fetcher;
 	struct byname *byname;
+	struct transcripts *transcripts;
 	struct graph *graph;
 	const struct opts *opts;
 	uid_t uid;
@@ -41,6 +43,7 @@ struct tree {
 };
 
 static const char link_suffix[] = ".url";
+static const char *const transcript_ext[] = {".html", ".txt"};
 
 static struct fixed_list *fixed_for(struct tree *t, char kind)
 {
@@ -77,8 +80,8 @@ static int load_fixed(struct fixed_list *l, const char *list)
 }
 
 int tree_new(struct cache *c, struct crawler *cr, struct fetcher *fe,
-	     struct byname *bn, struct graph *g, const struct opts *o,
-	     struct tree **out)
+	     struct byname *bn, struct transcripts *tr, struct graph *g,
+	     const struct opts *o, struct tree **out)
 {
 	struct tree *t = calloc(1, sizeof(*t));
 	int rc = 0;
@@ -89,6 +92,7 @@ int tree_new(struct cache *c, struct crawler *cr, struct fetcher *fe,
 	t->crawler = cr;
 	t->fetcher = fe;
 	t->byname = bn;
+	t->transcripts = tr;
 	t->graph = g;
 	t->opts = o;
 	t->uid = getuid();
@@ -174,15 +178,34 @@ int tree_child(const struct path *dir, const char *name, struct path *c)
 	switch (dir->type) {
 	case NODE_ROOT:
 	case NODE_BN_ROOT:
+	case NODE_TR_ROOT:
 		if (dir->type == NODE_ROOT && !strcmp(name, "by-name")) {
 			c->type = NODE_BN_ROOT;
 			return 0;
 		}
+		if (dir->type == NODE_ROOT && !strcmp(name, "transcripts")) {
+			c->type = NODE_TR_ROOT;
+			return 0;
+		}
 		if (strcmp(name, "users") && strcmp(name, "teams"))
 			return -ENOENT;
-		c->type = dir->type == NODE_ROOT ? NODE_LIST : NODE_BN_LIST;
+		c->type = dir->type == NODE_ROOT      ? NODE_LIST
+			  : dir->type == NODE_BN_ROOT ? NODE_BN_LIST
+						      : NODE_TR_LIST;
 		c->kind = name[0];
 		return 0;
+	case NODE_TR_LIST:
+		c->type = NODE_TR_OWNER;
+		c->owner = name;
+		return name_is_plausible(name) ? 0 : -ENOENT;
+	case NODE_TR_OWNER: {
+		char cont[NAME_MAX_BYTES + 1];
+		enum transcript_format fmt;
+
+		c->type = NODE_TR_FILE;
+		c->cont = name;
+		return transcript_name(name, cont, &fmt);
+	}
 	case NODE_BN_LIST:
 		c->type = NODE_BN_OWNER;
 		c->owner = name;
@@ -429,6 +452,26 @@ static int att_size(struct tree *t, const struct path *p, const char *msg,
 				  r->mtime_ns, r->content_type);
 }
 
+/*
+ * Fills @st for transcript file @p, rendering it if needed; with @fd, also
+ * opens it.
+ */
+static int transcript_stat(struct tree *t, const struct path *p,
+			   struct stat *st, int *fd)
+{
+	char cont[NAME_MAX_BYTES + 1];
+	enum transcript_format fmt;
+	struct transcript_info info;
+	int rc = transcript_name(p->cont, cont, &fmt);
+
+	if (!rc)
+		rc = transcript_get(t->transcripts, p->kind, p->owner, cont,
+				    fmt, &info, fd);
+	if (!rc && st)
+		fill(t, st, tree_ino(p), 0, 1, info.size, info.mtime_ns);
+	return rc;
+}
+
 int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 	      int *settled, jobs_cancel_fn cancel, void *arg)
 {
@@ -448,10 +491,11 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 	switch (p->type) {
 	case NODE_ROOT:
 	case NODE_BN_ROOT:
+	case NODE_TR_ROOT:
 		tm = list_time(t, 'u', NULL);
 		t2 = list_time(t, 't', NULL);
 		*settled = tm && t2;
-		fill(t, st, ino, 1, p->type == NODE_ROOT ? 5 : 4, 0,
+		fill(t, st, ino, 1, p->type == NODE_ROOT ? 6 : 4, 0,
 		     tm > t2 ? tm : t2);
 		/* Lists arriving must not look like a change to tar. */
 		set_time(&st->st_ctim, cache_created(t->cache));
@@ -478,6 +522,7 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 		}
 		return rc;
 	case NODE_LIST:
+	case NODE_TR_LIST:
 		tm = list_time(t, p->kind, &count);
 		*settled = tm || fixed_for(t, p->kind);
 		fill(t, st, ino, 1, 2 + count, 0, tm);
@@ -485,6 +530,7 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 		return 0;
 	case NODE_OWNER:
 	case NODE_SCOPE:
+	case NODE_TR_OWNER:
 		rc = owner_id(t, p->kind, p->owner, &id, cancel, arg);
 		if (rc)
 			return rc;
@@ -496,7 +542,10 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 		*settled = (sr.flags & SCOPE_COMPLETE) != 0;
 		tm = *settled ? sr.newest_ns : list_time(t, p->kind, NULL);
 		fill(t, st, ino, 1,
-		     p->type == NODE_OWNER ? 3 : 2 + sr.containers, 0, tm);
+		     p->type == NODE_OWNER   ? 3
+		     : p->type == NODE_SCOPE ? 2 + sr.containers
+					     : 2,
+		     0, tm);
 		/*
 		 * The first crawl moves mtime from the list's time to the
 		 * newest message's.  ctime stays, so that tar, which stats a
@@ -532,6 +581,11 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 		if (!rc)
 			fill(t, st, ino, 0, 1, (uint64_t)ar.size, ar.mtime_ns);
 		cache_att_rec_free(&ar);
+		return rc;
+	case NODE_TR_FILE:
+		rc = ensure_scope(t, p, cancel, arg);
+		if (!rc)
+			rc = transcript_stat(t, p, st, NULL);
 		return rc;
 	}
 	return -ENOENT;
@@ -583,6 +637,7 @@ struct list_walk {
 	const struct path *dir;
 	struct listing *l;
 	int rc;
+	const char *owner; /* /by-name: the owner's file name */
 };
 
 static int list_entry(void *ctx, const char *name, size_t len, const void *rec)
@@ -601,6 +656,7 @@ static int list_entry(void *ctx, const char *name, size_t len, const void *rec)
 		return 0;
 	switch (c.type) {
 	case NODE_OWNER:
+	case NODE_TR_OWNER:
 		/* Reads the scope record; no network once the list is in. */
 		w->rc = tree_stat(w->t, &c, &st, &settled, NULL, NULL);
 		break;
@@ -649,23 +705,64 @@ static int list_entry(void *ctx, const char *name, size_t len, const void *rec)
 	return w->rc;
 }
 
+/* Adds the two transcripts of a container to a listing. */
+static int transcript_entry(void *ctx, const char *name, size_t len,
+			    const void *rec)
+{
+	struct list_walk *w = ctx;
+	char buf[NAME_MAX_BYTES + 8];
+	struct stat st;
+
+	(void)rec;
+	for (int k = 0; k < 2 && !w->rc; k++) {
+		if (len + strlen(transcript_ext[k]) > NAME_MAX_BYTES)
+			continue;
+		snprintf(buf, sizeof(buf), "%.*s%s", (int)len, name,
+			 transcript_ext[k]);
+		/* Sizes come on stat: listing renders nothing. */
+		memset(&st, 0, sizeof(st));
+		st.st_mode = S_IFREG;
+		w->rc = listing_add(w->l, buf, strlen(buf), &st);
+	}
+	return w->rc;
+}
+
 /* Adds a /by-name entry: a directory of an owner or a link to a chat. */
 static int byname_entry(void *ctx, const char *readable, const char *target)
 {
 	struct list_walk *w = ctx;
+	struct cont_rec cr;
 	struct path c;
 	struct stat st;
 	int64_t tm = list_time(w->t, w->dir->kind, NULL);
 
-	(void)target;
 	if (tree_child(w->dir, readable, &c))
 		return 0;
 	fill(w->t, &st, tree_ino(&c), c.type == NODE_BN_OWNER, 2, 0, tm);
-	if (c.type == NODE_BN_LINK) {
-		st.st_mode = S_IFLNK | 0777;
-		st.st_nlink = 0; /* size known on stat */
+	if (c.type != NODE_BN_LINK)
+		return listing_add(w->l, readable, strlen(readable), &st);
+	st.st_mode = S_IFLNK | 0777;
+	st.st_nlink = 0; /* size known on stat */
+	w->rc = listing_add(w->l, readable, strlen(readable), &st);
+	/*
+	 * Beside each chat the cache has messages of, links to its
+	 * transcripts (a chat with none has no transcript).
+	 */
+	if (w->rc || !w->owner ||
+	    cache_cont_get(w->t->cache, cache_scope_hash(c.kind, w->owner),
+			   target, &cr))
+		return w->rc;
+	for (int k = 0; k < 2 && !w->rc; k++) {
+		size_t n = strlen(readable), e = strlen(transcript_ext[k]);
+		char name[NAME_MAX_BYTES + 1];
+
+		if (n + e > NAME_MAX_BYTES)
+			break;
+		memcpy(name, readable, n);
+		memcpy(name + n, transcript_ext[k], e + 1);
+		w->rc = listing_add(w->l, name, n + e, &st);
 	}
-	return listing_add(w->l, readable, strlen(readable), &st);
+	return w->rc;
 }
 
 /* Adds the one entry of a fixed directory, with its attributes. */
@@ -684,7 +781,7 @@ static int list_fixed(struct tree *t, const struct path *dir, const char *name,
 int tree_list(struct tree *t, const struct path *p, struct listing *l,
 	      jobs_cancel_fn cancel, void *arg)
 {
-	struct list_walk w = {t, p, l, 0};
+	struct list_walk w = {t, p, l, 0, NULL};
 	uint64_t sh = p->owner ? cache_scope_hash(p->kind, p->owner) : 0;
 	struct fixed_list *fl;
 	char msg[NAME_MAX_BYTES + 1], *id = NULL;
@@ -696,8 +793,11 @@ int tree_list(struct tree *t, const struct path *p, struct listing *l,
 		rc = list_fixed(t, p, "users", l);
 		if (!rc)
 			rc = list_fixed(t, p, "teams", l);
-		return rc ? rc : list_fixed(t, p, "by-name", l);
+		if (!rc)
+			rc = list_fixed(t, p, "by-name", l);
+		return rc ? rc : list_fixed(t, p, "transcripts", l);
 	case NODE_BN_ROOT:
+	case NODE_TR_ROOT:
 		rc = list_fixed(t, p, "users", l);
 		return rc ? rc : list_fixed(t, p, "teams", l);
 	case NODE_BN_LIST:
@@ -709,12 +809,14 @@ int tree_list(struct tree *t, const struct path *p, struct listing *l,
 		if (!rc)
 			rc = owner_id(t, p->kind, msg, &id, cancel, arg);
 		if (!rc) {
+			w.owner = msg;
 			rc = byname_conts(t->byname, p->kind, msg, id,
 					  byname_entry, &w, cancel, arg);
 			free(id);
 		}
 		return rc;
 	case NODE_LIST:
+	case NODE_TR_LIST:
 		fl = fixed_for(t, p->kind);
 		if (fl) {
 			for (int i = 0; i < fl->n && !w.rc; i++)
@@ -733,6 +835,12 @@ int tree_list(struct tree *t, const struct path *p, struct listing *l,
 		rc = ensure_scope(t, p, cancel, arg);
 		if (!rc)
 			rc = cache_cont_foreach(t->cache, sh, list_entry, &w);
+		break;
+	case NODE_TR_OWNER:
+		rc = ensure_scope(t, p, cancel, arg);
+		if (!rc)
+			rc = cache_cont_foreach(t->cache, sh, transcript_entry,
+						&w);
 		break;
 	case NODE_CONT:
 		rc = cache_msg_foreach(t->cache, sh, p->cont, list_entry, &w);
@@ -763,6 +871,9 @@ int tree_open(struct tree *t, const struct path *p, struct tree_file *f,
 
 	(void)cancel, (void)arg;
 	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	if (p->type == NODE_TR_FILE)
+		return transcript_stat(t, p, NULL, &f->fd);
 	if (p->type == NODE_MSG)
 		return cache_msg_read(t->cache, sh, p->cont, p->msg, &f->data,
 				      &f->len);
@@ -796,7 +907,23 @@ ssize_t tree_read(struct tree_file *f, char *buf, size_t size, off_t off,
 		  jobs_cancel_fn cancel, void *arg)
 {
 	ssize_t n;
+	size_t got = 0;
 
+	if (f->fd >= 0) {
+		/* A rendered transcript: never a short read before its end. */
+		while (got < size) {
+			n = pread(f->fd, buf + got, size - got,
+				  off + (off_t)got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (!n)
+				break;
+			got += (size_t)n;
+		}
+		return (ssize_t)got;
+	}
 	if (f->fetch) {
 		n = fetch_read(f->fetch, buf, size, off, cancel, arg);
 		return n == -ENOENT ? -EIO : n;
@@ -813,7 +940,10 @@ void tree_close(struct tree_file *f)
 {
 	free(f->data);
 	fetch_close(f->fetch);
+	if (f->fd >= 0)
+		close(f->fd);
 	memset(f, 0, sizeof(*f));
+	f->fd = -1;
 }
 
 /* Appends attribute @name = @value to the reply being built. */
@@ -1008,6 +1138,7 @@ int tree_readlink(struct tree *t, const struct path *p, char *buf, size_t size,
 		  jobs_cancel_fn cancel, void *arg)
 {
 	char owner[NAME_MAX_BYTES + 1], cont[NAME_MAX_BYTES + 1], *id;
+	struct cont_rec cr;
 	int rc;
 
 	if (p->type != NODE_BN_LINK)
@@ -1019,6 +1150,31 @@ int tree_readlink(struct tree *t, const struct path *p, char *buf, size_t size,
 		return rc;
 	rc = byname_cont(t->byname, p->kind, owner, id, p->cont, cont, cancel,
 			 arg);
+	/* "<chat name>.html" and ".txt" lead to the chat's transcripts. */
+	for (int k = 0; rc == -ENOENT && k < 2; k++) {
+		char base[NAME_MAX_BYTES + 1];
+		size_t n = strlen(p->cont), e = strlen(transcript_ext[k]);
+
+		if (n <= e || strcmp(p->cont + n - e, transcript_ext[k]))
+			continue;
+		snprintf(base, sizeof(base), "%.*s", (int)(n - e), p->cont);
+		rc = byname_cont(t->byname, p->kind, owner, id, base, cont,
+				 cancel, arg);
+		if (!rc &&
+		    cache_cont_get(t->cache, cache_scope_hash(p->kind, owner),
+				   cont, &cr))
+			rc = -ENOENT; /* no messages, no transcript */
+		if (!rc) {
+			free(id);
+			if ((size_t)snprintf(buf, size,
+					     "../../../transcripts/%s/%s/%s%s",
+					     p->kind == 'u' ? "users" : "teams",
+					     owner, cont,
+					     transcript_ext[k]) >= size)
+				return -ENAMETOOLONG;
+			return 0;
+		}
+	}
 	free(id);
 	if (rc)
 		return rc;
@@ -1041,12 +1197,13 @@ int tree_refresh(struct tree *t, const struct path *p, jobs_cancel_fn cancel,
 	case NODE_LIST:
 	case NODE_BN_ROOT:
 	case NODE_BN_LIST:
+	case NODE_TR_ROOT:
+	case NODE_TR_LIST:
 		/* The lists, and every scope due at its next access. */
 		for (int k = 0; k < 2 && !rc; k++) {
 			char kind = k ? 't' : 'u';
 
-			if ((p->type == NODE_ROOT || p->type == NODE_BN_ROOT ||
-			     p->kind == kind) &&
+			if ((!p->kind || p->kind == kind) &&
 			    !fixed_for(t, kind))
 				rc = crawl_refresh_list(t->crawler, kind,
 							cancel, arg);

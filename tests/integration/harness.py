@@ -535,6 +535,15 @@ class Scope:
                                      a.name)] = (a, d.msg)
         return out
 
+    def transcript_files(self):
+        """relpaths of the scope's transcripts: an HTML page and a text
+        file for each chat or channel."""
+        top = 'users' if self.kind == 'chats' else 'teams'
+        base = os.path.join('transcripts', top, fs_name(self.owner))
+        return [os.path.join(base, c.name + ext)
+                for c in self.containers.values()
+                for ext in ('.html', '.txt')]
+
     def files(self):
         """relpath -> message for every file with a predictable name."""
         out = {}
@@ -861,6 +870,10 @@ def fault_match_for(scope, later_pages_only=False):
 # Mounts
 
 LOG_LINE_RE = re.compile(r'^teamsfs: (error|warning|notice|info|debug): ')
+
+
+# What the mount's root holds.
+ROOT_NAMES = ['by-name', 'teams', 'transcripts', 'users']
 
 
 class Mount:

@@ -25,7 +25,7 @@ class ListingTest(h.TreeCase):
         self.assertGreaterEqual(len(exp.teams), 3)
         EMU.clear_requests()
         with h.Mount(EMU) as m:
-            self.assertEqual(sorted(os.listdir(m.mnt)), ['by-name', 'teams', 'users'])
+            self.assertEqual(sorted(os.listdir(m.mnt)), h.ROOT_NAMES)
             self.assert_dir_mode(m.mnt)
             self.assertEqual(sorted(os.listdir(m.path('users'))),
                              sorted(h.fs_name(u) for u in exp.users))

@@ -40,6 +40,15 @@ class ToolsTest(h.TreeCase):
         self.assertGreaterEqual(len(scopes), 2)
         return scopes[len(scopes) // 2]
 
+    def transcripts_of(self, rels):
+        """The transcript files of the containers of files @rels."""
+        out = set()
+        for rel in rels:
+            top, owner, _, cont = rel.split('/')[:4]
+            for ext in ('.html', '.txt'):
+                out.add('transcripts/%s/%s/%s%s' % (top, owner, cont, ext))
+        return out
+
     def test_grep_finds_the_phrase(self):
         """grep -r over the whole mount: the messages (and inline
         attachments) holding the phrase, and an error, exit status 2, for
@@ -69,6 +78,11 @@ class ToolsTest(h.TreeCase):
                                        shlex.quote(m.mnt)))
             got = {os.path.relpath(os.fsdecode(l), m.mnt)
                    for l in r.stdout.splitlines()}
+            # The transcripts of the conversations holding the phrase may
+            # match too (unless wrapping split it); no other transcript.
+            shown = {g for g in got if g.startswith('transcripts/')}
+            got -= shown
+            self.assertLessEqual(shown, self.transcripts_of(expected))
             self.assertEqual({g for g in got if '.attachments/' not in g},
                              messages)
             self.assertEqual(got, expected)

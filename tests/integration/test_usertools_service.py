@@ -199,8 +199,7 @@ class MountHelperTest(unittest.TestCase):
         self.assertEqual(fstype, 'fuse.teamsfs')
         self.assertIn('ro', opts)
         self.assertNotIn('allow_other', opts)
-        self.assertEqual(sorted(os.listdir(self.mnt)),
-                         ['by-name', 'teams', 'users'])
+        self.assertEqual(sorted(os.listdir(self.mnt)), h.ROOT_NAMES)
         users = os.listdir(os.path.join(self.mnt, 'users'))
         self.assertEqual(sorted(users), sorted(
             h.fs_name(u) for u in EMU.expected().users))
