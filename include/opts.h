@@ -28,6 +28,7 @@ struct opts {
 	long long overlap_ns;
 	int offline;
 	int no_xattrs;		   /* leave xattrs to the kernel: none */
+	int no_transcripts;	   /* no /transcripts, no links to it */
 	char *attachments;	   /* "files" (default) or "links" */
 	char *att_cache_max;	   /* as given */
 	long long att_cache_bytes; /* parsed */

@@ -40,6 +40,7 @@ static const struct fuse_opt spec[] = {
 	OPT("refresh_overlap=%s", overlap),
 	OPT("offline", offline),
 	OPT("no_xattrs", no_xattrs),
+	OPT("no_transcripts", no_transcripts),
 	OPT("attachments=%s", attachments),
 	OPT("attachment_cache_max=%s", att_cache_max),
 	OPT("timeout=%lf", timeout),
@@ -89,6 +90,7 @@ static const char usage[] =
 	"  offline                 serve the cache only, no network\n"
 	"  no_xattrs               no extended attributes: ls -l of huge\n"
 	"                          directories then needs no ACL round trips\n"
+	"  no_transcripts          no /transcripts tree (nor links to it)\n"
 	"  attachments=files|links attachments as files fetched on read\n"
 	"                          (default), or as .url links that fetch\n"
 	"                          nothing\n"

@@ -488,6 +488,8 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 	int rc;
 
 	*settled = 1;
+	if (p->type >= NODE_TR_ROOT && t->opts->no_transcripts)
+		return -ENOENT;
 	switch (p->type) {
 	case NODE_ROOT:
 	case NODE_BN_ROOT:
@@ -495,8 +497,11 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 		tm = list_time(t, 'u', NULL);
 		t2 = list_time(t, 't', NULL);
 		*settled = tm && t2;
-		fill(t, st, ino, 1, p->type == NODE_ROOT ? 6 : 4, 0,
-		     tm > t2 ? tm : t2);
+		fill(t, st, ino, 1,
+		     p->type != NODE_ROOT      ? 4
+		     : t->opts->no_transcripts ? 5
+					       : 6,
+		     0, tm > t2 ? tm : t2);
 		/* Lists arriving must not look like a change to tar. */
 		set_time(&st->st_ctim, cache_created(t->cache));
 		return 0;
@@ -748,7 +753,7 @@ static int byname_entry(void *ctx, const char *readable, const char *target)
 	 * Beside each chat the cache has messages of, links to its
 	 * transcripts (a chat with none has no transcript).
 	 */
-	if (w->rc || !w->owner ||
+	if (w->rc || !w->owner || w->t->opts->no_transcripts ||
 	    cache_cont_get(w->t->cache, cache_scope_hash(c.kind, w->owner),
 			   target, &cr))
 		return w->rc;
@@ -795,7 +800,9 @@ int tree_list(struct tree *t, const struct path *p, struct listing *l,
 			rc = list_fixed(t, p, "teams", l);
 		if (!rc)
 			rc = list_fixed(t, p, "by-name", l);
-		return rc ? rc : list_fixed(t, p, "transcripts", l);
+		if (!rc && !t->opts->no_transcripts)
+			rc = list_fixed(t, p, "transcripts", l);
+		return rc;
 	case NODE_BN_ROOT:
 	case NODE_TR_ROOT:
 		rc = list_fixed(t, p, "users", l);
@@ -1151,7 +1158,8 @@ int tree_readlink(struct tree *t, const struct path *p, char *buf, size_t size,
 	rc = byname_cont(t->byname, p->kind, owner, id, p->cont, cont, cancel,
 			 arg);
 	/* "<chat name>.html" and ".txt" lead to the chat's transcripts. */
-	for (int k = 0; rc == -ENOENT && k < 2; k++) {
+	for (int k = 0; rc == -ENOENT && !t->opts->no_transcripts && k < 2;
+	     k++) {
 		char base[NAME_MAX_BYTES + 1];
 		size_t n = strlen(p->cont), e = strlen(transcript_ext[k]);
 

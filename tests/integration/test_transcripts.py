@@ -181,6 +181,21 @@ class SamplesTest(h.TreeCase):
                     seen += 1
             self.assertGreater(seen, 0)
 
+    def test_no_transcripts_option(self):
+        scope = self.exp.biggest_user()
+        with h.Mount(EMU, ['no_transcripts']) as m:
+            self.assertNotIn('transcripts', os.listdir(m.mnt))
+            self.assertEqual(os.stat(m.mnt).st_nlink, 5)
+            with self.assertRaises(FileNotFoundError):
+                os.stat(m.path('transcripts'))
+            os.listdir(m.path(scope.relpath))
+            users = m.path('by-name', 'users')
+            for u in os.listdir(users):
+                self.assertEqual([n for n in os.listdir(os.path.join(users, u))
+                                  if n.endswith(tr.EXTS)], [], u)
+            self.assertEqual(os.listdir(os.path.join(m.cache_dir,
+                                                     'transcripts')), [])
+
     def test_transcripts_are_read_only(self):
         scope = self.exp.biggest_user()
         c = sorted(scope.containers.values(), key=lambda c: c.name)[0]
