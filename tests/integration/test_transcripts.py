@@ -57,6 +57,15 @@ class SamplesTest(h.TreeCase):
                         for e in tr.EXTS:
                             self.assert_transcript(
                                 os.path.join(d, c.name + e), c)
+            # rendered files: private, and one pair per conversation
+            cache = os.path.join(m.cache_dir, 'transcripts')
+            self.assertEqual(stat.S_IMODE(os.stat(cache).st_mode), 0o700)
+            rendered = os.listdir(cache)
+            self.assertEqual(len(rendered), sum(
+                2 * len(s.containers) for s in self.exp.all_scopes()))
+            for name in rendered:
+                self.assertEqual(stat.S_IMODE(
+                    os.stat(os.path.join(cache, name)).st_mode), 0o600)
 
     def assert_transcript(self, path, c):
         st = os.stat(path)
@@ -342,3 +351,6 @@ class HostileTest(h.TreeCase):
             page_data = read(page)
             self.assertEqual(os.stat(page).st_size, len(page_data))
             self.assertIn(b'Edited words that replace', page_data)
+            # the pair rendered before the edit is gone from the cache
+            self.assertEqual(len(os.listdir(os.path.join(
+                m.cache_dir, 'transcripts'))), 2)
