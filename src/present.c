@@ -576,10 +576,9 @@ void present_text(const struct present *p, struct json_object *m,
 	for (size_t i = 0; i < s.natts; i++) {
 		if (!listed(&s.atts[i]))
 			continue;
-		sbuf_addf(&line, "%s%s <",
-			  files++ ? "; " : "Files: ", s.atts[i].name);
-		add_file_url(p, &s, s.atts[i].name, &line);
-		sbuf_adds(&line, ">");
+		/* In the directory the head of the transcript names. */
+		sbuf_addf(&line, "%s%s/%s",
+			  files++ ? "; " : "Files: ", s.attdir, s.atts[i].name);
 	}
 	if (files) {
 		text_wrap(line.data, line.len, indent, width, out);

@@ -481,12 +481,14 @@ static void heads(const char *title, const char *where, const struct order *o,
 		  html_style);
 	sbuf_add_escaped(h, title, strlen(title));
 	sbuf_adds(h, "</h1>\n<p>");
+	sbuf_adds(h, "Messages and files in ");
 	sbuf_add_escaped(h, where, strlen(where));
-	sbuf_adds(h, "<br>");
+	sbuf_adds(h, "/<br>");
 	sbuf_add_escaped(h, line.data, line.len);
 	sbuf_adds(h, "</p>\n</header>\n<main>\n");
 
-	sbuf_addf(t, "%s\n%s\n%.*s\n", title, where, (int)line.len, line.data);
+	sbuf_addf(t, "%s\nMessages and files in %s/\n%.*s\n", title, where,
+		  (int)line.len, line.data);
 	for (int i = 0; i < PRESENT_TEXT_WIDTH; i++)
 		sbuf_adds(t, "=");
 	sbuf_adds(t, "\n\n");
