@@ -239,8 +239,9 @@ void sbuf_add_escaped(struct sbuf *b, const char *s, size_t n)
 	uint32_t cp;
 
 	while (i < n) {
-		for (run = i; run < n && (plain_ascii(u[run]) || u[run] == '\r') &&
-			      !strchr("&<>\"'", u[run]);
+		for (run = i;
+		     run < n && (plain_ascii(u[run]) || u[run] == '\r') &&
+		     !strchr("&<>\"'", u[run]);
 		     run++)
 			;
 		if (run > i)
@@ -282,52 +283,52 @@ struct entity {
 
 /* In strcmp() order, for bsearch(). */
 static const struct entity entities[] = {
-	{"AElig", 0xc6},    {"Aacute", 0xc1},   {"Acirc", 0xc2},
-	{"Agrave", 0xc0},   {"Aring", 0xc5},    {"Atilde", 0xc3},
-	{"Auml", 0xc4},     {"Ccedil", 0xc7},   {"Dagger", 0x2021},
-	{"ETH", 0xd0},      {"Eacute", 0xc9},   {"Ecirc", 0xca},
-	{"Egrave", 0xc8},   {"Euml", 0xcb},     {"Iacute", 0xcd},
-	{"Icirc", 0xce},    {"Igrave", 0xcc},   {"Iuml", 0xcf},
-	{"Ntilde", 0xd1},   {"OElig", 0x152},   {"Oacute", 0xd3},
-	{"Ocirc", 0xd4},    {"Ograve", 0xd2},   {"Oslash", 0xd8},
-	{"Otilde", 0xd5},   {"Ouml", 0xd6},     {"Prime", 0x2033},
-	{"Scaron", 0x160},  {"THORN", 0xde},    {"Uacute", 0xda},
-	{"Ucirc", 0xdb},    {"Ugrave", 0xd9},   {"Uuml", 0xdc},
-	{"Yacute", 0xdd},   {"Yuml", 0x178},    {"aacute", 0xe1},
-	{"acirc", 0xe2},    {"acute", 0xb4},    {"aelig", 0xe6},
-	{"agrave", 0xe0},   {"amp", '&'},       {"apos", '\''},
-	{"aring", 0xe5},    {"atilde", 0xe3},   {"auml", 0xe4},
-	{"bdquo", 0x201e},  {"brvbar", 0xa6},   {"bull", 0x2022},
-	{"ccedil", 0xe7},   {"cedil", 0xb8},    {"cent", 0xa2},
-	{"circ", 0x2c6},    {"copy", 0xa9},     {"curren", 0xa4},
-	{"dagger", 0x2020}, {"darr", 0x2193},   {"deg", 0xb0},
-	{"divide", 0xf7},   {"eacute", 0xe9},   {"ecirc", 0xea},
-	{"egrave", 0xe8},   {"emsp", 0x2003},   {"ensp", 0x2002},
-	{"eth", 0xf0},      {"euml", 0xeb},     {"euro", 0x20ac},
-	{"frac12", 0xbd},   {"frac14", 0xbc},   {"frac34", 0xbe},
-	{"gt", '>'},        {"harr", 0x2194},   {"hellip", 0x2026},
-	{"iacute", 0xed},   {"icirc", 0xee},    {"iexcl", 0xa1},
-	{"igrave", 0xec},   {"iquest", 0xbf},   {"iuml", 0xef},
-	{"laquo", 0xab},    {"larr", 0x2190},   {"ldquo", 0x201c},
+	{"AElig", 0xc6},    {"Aacute", 0xc1},	{"Acirc", 0xc2},
+	{"Agrave", 0xc0},   {"Aring", 0xc5},	{"Atilde", 0xc3},
+	{"Auml", 0xc4},	    {"Ccedil", 0xc7},	{"Dagger", 0x2021},
+	{"ETH", 0xd0},	    {"Eacute", 0xc9},	{"Ecirc", 0xca},
+	{"Egrave", 0xc8},   {"Euml", 0xcb},	{"Iacute", 0xcd},
+	{"Icirc", 0xce},    {"Igrave", 0xcc},	{"Iuml", 0xcf},
+	{"Ntilde", 0xd1},   {"OElig", 0x152},	{"Oacute", 0xd3},
+	{"Ocirc", 0xd4},    {"Ograve", 0xd2},	{"Oslash", 0xd8},
+	{"Otilde", 0xd5},   {"Ouml", 0xd6},	{"Prime", 0x2033},
+	{"Scaron", 0x160},  {"THORN", 0xde},	{"Uacute", 0xda},
+	{"Ucirc", 0xdb},    {"Ugrave", 0xd9},	{"Uuml", 0xdc},
+	{"Yacute", 0xdd},   {"Yuml", 0x178},	{"aacute", 0xe1},
+	{"acirc", 0xe2},    {"acute", 0xb4},	{"aelig", 0xe6},
+	{"agrave", 0xe0},   {"amp", '&'},	{"apos", '\''},
+	{"aring", 0xe5},    {"atilde", 0xe3},	{"auml", 0xe4},
+	{"bdquo", 0x201e},  {"brvbar", 0xa6},	{"bull", 0x2022},
+	{"ccedil", 0xe7},   {"cedil", 0xb8},	{"cent", 0xa2},
+	{"circ", 0x2c6},    {"copy", 0xa9},	{"curren", 0xa4},
+	{"dagger", 0x2020}, {"darr", 0x2193},	{"deg", 0xb0},
+	{"divide", 0xf7},   {"eacute", 0xe9},	{"ecirc", 0xea},
+	{"egrave", 0xe8},   {"emsp", 0x2003},	{"ensp", 0x2002},
+	{"eth", 0xf0},	    {"euml", 0xeb},	{"euro", 0x20ac},
+	{"frac12", 0xbd},   {"frac14", 0xbc},	{"frac34", 0xbe},
+	{"gt", '>'},	    {"harr", 0x2194},	{"hellip", 0x2026},
+	{"iacute", 0xed},   {"icirc", 0xee},	{"iexcl", 0xa1},
+	{"igrave", 0xec},   {"iquest", 0xbf},	{"iuml", 0xef},
+	{"laquo", 0xab},    {"larr", 0x2190},	{"ldquo", 0x201c},
 	{"lrm", 0x200e},    {"lsaquo", 0x2039}, {"lsquo", 0x2018},
-	{"lt", '<'},        {"macr", 0xaf},     {"mdash", 0x2014},
-	{"micro", 0xb5},    {"middot", 0xb7},   {"minus", 0x2212},
-	{"nbsp", 0xa0},     {"ndash", 0x2013},  {"not", 0xac},
-	{"ntilde", 0xf1},   {"oacute", 0xf3},   {"ocirc", 0xf4},
-	{"oelig", 0x153},   {"ograve", 0xf2},   {"ordf", 0xaa},
-	{"ordm", 0xba},     {"oslash", 0xf8},   {"otilde", 0xf5},
-	{"ouml", 0xf6},     {"para", 0xb6},     {"permil", 0x2030},
-	{"plusmn", 0xb1},   {"pound", 0xa3},    {"prime", 0x2032},
-	{"quot", '"'},      {"raquo", 0xbb},    {"rarr", 0x2192},
-	{"rdquo", 0x201d},  {"reg", 0xae},      {"rlm", 0x200f},
-	{"rsaquo", 0x203a}, {"rsquo", 0x2019},  {"sbquo", 0x201a},
-	{"scaron", 0x161},  {"sect", 0xa7},     {"shy", 0xad},
-	{"sup1", 0xb9},     {"sup2", 0xb2},     {"sup3", 0xb3},
+	{"lt", '<'},	    {"macr", 0xaf},	{"mdash", 0x2014},
+	{"micro", 0xb5},    {"middot", 0xb7},	{"minus", 0x2212},
+	{"nbsp", 0xa0},	    {"ndash", 0x2013},	{"not", 0xac},
+	{"ntilde", 0xf1},   {"oacute", 0xf3},	{"ocirc", 0xf4},
+	{"oelig", 0x153},   {"ograve", 0xf2},	{"ordf", 0xaa},
+	{"ordm", 0xba},	    {"oslash", 0xf8},	{"otilde", 0xf5},
+	{"ouml", 0xf6},	    {"para", 0xb6},	{"permil", 0x2030},
+	{"plusmn", 0xb1},   {"pound", 0xa3},	{"prime", 0x2032},
+	{"quot", '"'},	    {"raquo", 0xbb},	{"rarr", 0x2192},
+	{"rdquo", 0x201d},  {"reg", 0xae},	{"rlm", 0x200f},
+	{"rsaquo", 0x203a}, {"rsquo", 0x2019},	{"sbquo", 0x201a},
+	{"scaron", 0x161},  {"sect", 0xa7},	{"shy", 0xad},
+	{"sup1", 0xb9},	    {"sup2", 0xb2},	{"sup3", 0xb3},
 	{"szlig", 0xdf},    {"thinsp", 0x2009}, {"thorn", 0xfe},
-	{"tilde", 0x2dc},   {"times", 0xd7},    {"trade", 0x2122},
-	{"uacute", 0xfa},   {"uarr", 0x2191},   {"ucirc", 0xfb},
-	{"ugrave", 0xf9},   {"uml", 0xa8},      {"uuml", 0xfc},
-	{"yacute", 0xfd},   {"yen", 0xa5},      {"yuml", 0xff},
+	{"tilde", 0x2dc},   {"times", 0xd7},	{"trade", 0x2122},
+	{"uacute", 0xfa},   {"uarr", 0x2191},	{"ucirc", 0xfb},
+	{"ugrave", 0xf9},   {"uml", 0xa8},	{"uuml", 0xfc},
+	{"yacute", 0xfd},   {"yen", 0xa5},	{"yuml", 0xff},
 	{"zwj", 0x200d},    {"zwnj", 0x200c},
 };
 
@@ -380,7 +381,8 @@ static int digit_value(unsigned char c, int hex)
 
 static int is_alnum(unsigned char c)
 {
-	return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+	return (c >= '0' && c <= '9') ||
+	       ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
 }
 
 /*
@@ -420,20 +422,22 @@ static size_t entity(struct sbuf *dst, const char *s, size_t n, int in_attr)
 	key.s = s + 1;
 	key.n = i - 1;
 	if (key.n && i < n && s[i] == ';') {
-		e = bsearch(&key, entities, sizeof(entities) / sizeof(*entities),
+		e = bsearch(&key, entities,
+			    sizeof(entities) / sizeof(*entities),
 			    sizeof(*entities), entity_cmp);
 		if (e) {
 			put_cp(dst, e->cp);
 			return i + 1;
 		}
 	} else if (key.n && !(in_attr && i < n && s[i] == '=')) {
-		for (size_t k = 0; k < sizeof(legacy_entities) /
-					       sizeof(*legacy_entities);
+		for (size_t k = 0;
+		     k < sizeof(legacy_entities) / sizeof(*legacy_entities);
 		     k++) {
 			if (strlen(legacy_entities[k]) == key.n &&
 			    !memcmp(legacy_entities[k], key.s, key.n)) {
 				e = bsearch(&key, entities,
-					    sizeof(entities) / sizeof(*entities),
+					    sizeof(entities) /
+						    sizeof(*entities),
 					    sizeof(*entities), entity_cmp);
 				put_cp(dst, e->cp);
 				return i;
@@ -507,19 +511,19 @@ enum etag {
 };
 
 static const char *const etag_names[] = {
-	"",	"p",	"br",	"div",	"span", "b",	 "strong",     "i",
-	"em",	"u",	"s",	"strike", "del", "ins",	 "sub",	       "sup",
-	"small", "code", "pre", "blockquote", "ul", "ol", "li",	       "h1",
-	"h2",	"h3",	"h4",	"h5",	"h6",	"hr",	 "table",      "thead",
-	"tbody", "tfoot", "tr", "td",	"th",	"span", "a",	       "",
+	"",    "p",   "br",    "div",	"span",	  "b",		"strong",
+	"i",   "em",  "u",     "s",	"strike", "del",	"ins",
+	"sub", "sup", "small", "code",	"pre",	  "blockquote", "ul",
+	"ol",  "li",  "h1",    "h2",	"h3",	  "h4",		"h5",
+	"h6",  "hr",  "table", "thead", "tbody",  "tfoot",	"tr",
+	"td",  "th",  "span",  "a",	"",
 };
 
 _Static_assert(sizeof(etag_names) / sizeof(*etag_names) == E_DROP + 1,
 	       "a name for every etag");
 
 #define M(e) (UINT64_C(1) << (e))
-#define M_HEADINGS                                                             \
-	(M(E_H1) | M(E_H2) | M(E_H3) | M(E_H4) | M(E_H5) | M(E_H6))
+#define M_HEADINGS (M(E_H1) | M(E_H2) | M(E_H3) | M(E_H4) | M(E_H5) | M(E_H6))
 #define M_SECTIONS (M(E_THEAD) | M(E_TBODY) | M(E_TFOOT))
 /* Where text or an element needs a cell opened first. */
 #define M_TABLECTX (M(E_TABLE) | M_SECTIONS | M(E_TR))
@@ -534,8 +538,7 @@ _Static_assert(sizeof(etag_names) / sizeof(*etag_names) == E_DROP + 1,
 	(M(E_BLOCKQUOTE) | M(E_OL) | M(E_UL) | M(E_PRE) | M_HEADINGS |         \
 	 M_TABLECTX | M(E_TD) | M(E_TH))
 /* Elements that end lines in text. */
-#define M_LINE                                                                 \
-	(M_BLOCK | M_SECTIONS | M(E_TR))
+#define M_LINE (M_BLOCK | M_SECTIONS | M(E_TR))
 
 /* How an input element is treated. */
 enum kind {
@@ -722,7 +725,8 @@ static unsigned char to_lower(unsigned char c)
 static int ascii_ieq(const char *a, const char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (to_lower((unsigned char)a[i]) != to_lower((unsigned char)b[i]))
+		if (to_lower((unsigned char)a[i]) !=
+		    to_lower((unsigned char)b[i]))
 			return 0;
 	return 1;
 }
@@ -852,8 +856,9 @@ static int read_tag(struct tokenizer *t, size_t i, struct token *tok, int end)
 	tok->name[e] = '\0';
 	tok->info = NULL;
 	if (tok->name_len < NAME_CAP)
-		tok->info = bsearch(tok->name, tags, sizeof(tags) / sizeof(*tags),
-				    sizeof(*tags), tag_cmp);
+		tok->info =
+			bsearch(tok->name, tags, sizeof(tags) / sizeof(*tags),
+				sizeof(*tags), tag_cmp);
 	tok->nattr = 0;
 	tok->self_closing = 0;
 	tok->has_raw = 0;
@@ -1008,14 +1013,31 @@ static int find(const struct builder *b, uint64_t want, uint64_t stop)
 	return -1;
 }
 
+/* The current element as a browser sees it: links being read are not. */
+static int top_index(const struct builder *b)
+{
+	int i = b->depth - 1;
+
+	while (i >= 0 && b->st[i].etag == E_LINK)
+		i--;
+	return i;
+}
+
 static int top(const struct builder *b)
 {
-	return b->depth ? b->st[b->depth - 1].etag : E_NONE;
+	int i = top_index(b);
+
+	return i >= 0 ? b->st[i].etag : E_NONE;
 }
 
 static int push(struct builder *b, int e)
 {
-	if (b->depth >= MAX_OPEN)
+	/* A table, section or row opens only with room for the row and cell
+	 * that text in it needs. */
+	int need = (M(E_TABLE) | M_SECTIONS) & M(e) ? 3 : e == E_TR ? 2 : 1;
+
+	/* One level is kept for an image's link. */
+	if (b->depth + need > MAX_OPEN - 1)
 		return -1;
 	b->st[b->depth].etag = (unsigned char)e;
 	b->st[b->depth].name_len = 0;
@@ -1079,7 +1101,7 @@ static void b_emit_text(struct builder *b, const char *t, size_t n)
 	b->sink->text(b->sink, t, n);
 }
 
-static void b_text(struct builder *b, const char *s, size_t n, int entities,
+static void b_text(struct builder *b, const char *s, size_t n, int refs,
 		   int skip_lf)
 {
 	const char *t;
@@ -1088,7 +1110,7 @@ static void b_text(struct builder *b, const char *s, size_t n, int entities,
 	if (b->drop_base >= 0)
 		return;
 	sbuf_cut(&b->scratch, 0);
-	if (entities)
+	if (refs)
 		decode(&b->scratch, s, n, 0);
 	else
 		add_clean(&b->scratch, s, n);
@@ -1174,9 +1196,9 @@ static size_t scheme_len(const char *url)
 /* Whether a link's URL may be shown as text: a web or mail-like scheme. */
 static int url_shown(const char *url)
 {
-	static const char *const ok[] = {"http:", "https:", "mailto:",
-					 "tel:",  "ftp:",   "sip:",
-					 "sips:", "callto:", "msteams:"};
+	static const char *const ok[] = {
+		"http:", "https:", "mailto:", "tel:",	 "ftp:",
+		"sip:",	 "sips:",  "callto:", "msteams:"};
 	size_t n = scheme_len(url);
 
 	if (!*url)
@@ -1336,9 +1358,16 @@ static void b_elem(struct builder *b, int e)
 	if (M_BLOCK & M(e)) {
 		if (e == E_LI && (i = find(b, M(E_LI), M_LI_STOP)) >= 0)
 			close_to(b, i);
+		/* A browser looks for an <li> to close up to a list: one must
+		 * be open here, or it would look in the page around. */
+		if (e == E_LI && find(b, M_LI_STOP, 0) < 0) {
+			b_elem(b, E_UL);
+			if (top(b) != E_UL)
+				return;
+		}
 		close_p(b);
 		if ((M_HEADINGS & M(e)) && (M_HEADINGS & M(top(b))))
-			b_pop(b);
+			close_to(b, top_index(b));
 	}
 	if (e == E_BR || e == E_HR) {
 		b->sink->brk(b->sink, e);
@@ -1387,8 +1416,8 @@ static void b_start(struct builder *b, const struct token *tok)
 		break;
 	case K_DROP:
 		if (tok->has_raw ||
-		    (tok->self_closing && (!strcmp(tok->name, "svg") ||
-					   !strcmp(tok->name, "math"))))
+		    (tok->self_closing &&
+		     (!strcmp(tok->name, "svg") || !strcmp(tok->name, "math"))))
 			break;
 		if (!push_drop(b, tok))
 			b->drop_base = b->depth - 1;
@@ -1630,8 +1659,11 @@ static void hs_image(struct sink *s, const char *src, const char *alt)
 void html_sanitize(const char *in, size_t len, html_image_fn image, void *ctx,
 		   struct sbuf *out)
 {
-	struct html_sink h = {
-		{hs_open, hs_close, hs_text, hs_brk, hs_image}, out, image, ctx, 0};
+	struct html_sink h = {{hs_open, hs_close, hs_text, hs_brk, hs_image},
+			      out,
+			      image,
+			      ctx,
+			      0};
 
 	build(&h.base, in, len, out);
 }
@@ -1659,11 +1691,11 @@ struct tw {
 	int preserve; /* text_wrap(): runs of spaces kept */
 	struct sbuf line, word, blank;
 	size_t line_cols, word_cols;
-	size_t pending;	   /* spaces owed before the next word */
-	int touched;	   /* the line had a word, if only spaces */
-	int cont;	   /* the line continues a wrapped one */
-	int blank_owed;	   /* a blank line (in blank) comes before the next */
-	int any;	   /* a line was written */
+	size_t pending; /* spaces owed before the next word */
+	int touched;	/* the line had a word, if only spaces */
+	int cont;	/* the line continues a wrapped one */
+	int blank_owed; /* a blank line (in blank) comes before the next */
+	int any;	/* a line was written */
 	int prefix_dirty;
 	size_t prefix_cols;
 	struct tcont st[STACK_CAP];
@@ -1752,7 +1784,8 @@ static void tw_flush(struct tw *w, int forced)
 		sbuf_add(&w->blank, w->indent, w->indent_len);
 		mark = w->blank.len;
 		tw_prefix(w, &w->blank, 2);
-		while (w->blank.len > mark && w->blank.data[w->blank.len - 1] == ' ')
+		while (w->blank.len > mark &&
+		       w->blank.data[w->blank.len - 1] == ' ')
 			w->blank.len--;
 		sbuf_add(&w->blank, "\n", 1);
 		w->blank_owed = !w->blank.oom;
@@ -1804,7 +1837,8 @@ static void tw_commit(struct tw *w)
 			sep = 0;
 		}
 		while (left > a) {
-			k = cols_bytes(w->word.data + off, w->word.len - off, a);
+			k = cols_bytes(w->word.data + off, w->word.len - off,
+				       a);
 			sbuf_add(&w->line, w->word.data + off, k);
 			w->line_cols += a;
 			off += k;
@@ -1879,8 +1913,8 @@ static void tw_chars(struct tw *w, const char *t, size_t n)
 			w->pending = 0;
 		} else if (cp == '\t' && w->preserve) {
 			tw_commit(w);
-			w->pending +=
-				TAB_STOP - (w->line_cols + w->pending) % TAB_STOP;
+			w->pending += TAB_STOP -
+				      (w->line_cols + w->pending) % TAB_STOP;
 		} else if (is_space((unsigned char)cp) && cp < 0x80) {
 			tw_commit(w);
 			w->pending += w->preserve ? 1 : !w->pending;
@@ -1996,8 +2030,8 @@ static void tw_image(struct sink *s, const char *src, const char *alt)
 	tw_chars(w, "]", 1);
 }
 
-static struct tw *tw_new(struct sbuf *out, const char *indent,
-			 unsigned width, int preserve)
+static struct tw *tw_new(struct sbuf *out, const char *indent, unsigned width,
+			 int preserve)
 {
 	struct tw *w = calloc(1, sizeof(*w));
 
