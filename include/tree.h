@@ -117,6 +117,11 @@ struct tree_file {
 	size_t len;
 	struct fetch_file *fetch;
 	int fd; /* the transcript's file, or -1 */
+	/* For files a refresh may change (messages, transcripts): */
+	int changes;   /* nonzero for those */
+	uint64_t size; /* what was opened */
+	int64_t mtime_ns;
+	uint64_t gen; /* the caller's change count when known current */
 };
 
 /*
@@ -131,6 +136,15 @@ ssize_t tree_read(struct tree_file *f, char *buf, size_t size, off_t off,
 		  jobs_cancel_fn cancel, void *arg);
 
 void tree_close(struct tree_file *f);
+
+/*
+ * Returns nonzero if open file @f of @p still has the size and mtime @p has
+ * now: an old handle must not read an old version into the kernel's page
+ * cache after a refresh changed the file.
+ */
+int tree_file_current(struct tree *t, const struct path *p,
+		      const struct tree_file *f, jobs_cancel_fn cancel,
+		      void *arg);
 
 /*
  * Copies extended attribute @name of @p into @buf of @size (0: just say the

@@ -20,6 +20,7 @@ struct fs {
 	struct crawler *crawler;
 	const struct opts *opts;
 	struct fuse_session *se; /* for cache invalidations; may be NULL */
+	uint64_t changes;	 /* changes a refresh made, counted */
 };
 
 /* Lets a waiting request stop when its caller is interrupted (Ctrl-C). */
@@ -268,6 +269,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fuse_req_userdata(req);
 	struct tree_file *f;
 	struct path p;
+	uint64_t gen;
 	int rc;
 
 	if (!node_or_stale(req, ino, &p))
@@ -282,7 +284,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	gen = __atomic_load_n(&fs->changes, __ATOMIC_ACQUIRE);
 	rc = tree_open(fs->tree, &p, f, interrupted, req);
+	f->gen = gen;
 	if (rc) {
 		free(f);
 		fuse_reply_err(req, -rc);
@@ -297,6 +301,32 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
+/*
+ * Whether open file @f still shows what its path holds.  After a refresh
+ * changed anything, each handle checks once whether its own file changed:
+ * an old handle must not read an old version into the kernel's page cache,
+ * where later readers would find it, so it answers ESTALE instead (as NFS
+ * does for a file replaced under an open handle).
+ */
+static int still_current(fuse_req_t req, fuse_ino_t ino, struct tree_file *f)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	uint64_t gen = __atomic_load_n(&fs->changes, __ATOMIC_ACQUIRE);
+	struct node *n;
+	struct path p;
+
+	if (!f->changes || gen == __atomic_load_n(&f->gen, __ATOMIC_RELAXED))
+		return 1;
+	n = nodes_get(ino);
+	if (!n)
+		return 1;
+	tree_path_of(n, &p);
+	if (!tree_file_current(fs->tree, &p, f, interrupted, req))
+		return 0;
+	__atomic_store_n(&f->gen, gen, __ATOMIC_RELAXED);
+	return 1;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -304,7 +334,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf;
 	ssize_t n;
 
-	(void)ino;
+	if (!still_current(req, ino, f)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if (!f->fetch && f->fd < 0) {
 		/* In memory: hand out the bytes without a copy. */
 		if (off < 0 || (size_t)off >= f->len)
@@ -494,6 +527,7 @@ static void on_change(void *ctx, char kind, const char *owner, const char *cont,
 
 	if (!fs->se)
 		return;
+	__atomic_add_fetch(&fs->changes, 1, __ATOMIC_RELEASE);
 	if (!owner) {
 		forget_cached(fs, &list);
 	} else if (!cont) {

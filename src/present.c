@@ -441,11 +441,13 @@ static char *image_url(void *ctx, const char *src)
 	return NULL;
 }
 
-/* Files shown under a message: references and cards, not inline images
- * (those are linked where they stand in the body). */
-static int listed(const struct att *a)
+/*
+ * Files shown under a message: references and cards, and in the text (which
+ * has no links in its body) inline images and snippets too.
+ */
+static int listed(const struct att *a, int text)
 {
-	return a->kind != ATT_HOSTED;
+	return text || a->kind != ATT_HOSTED;
 }
 
 static void html_meta(const struct shown *s, struct sbuf *out)
@@ -508,7 +510,7 @@ void present_html(const struct present *p, struct json_object *m,
 		sbuf_adds(out, "</div>\n");
 	}
 	for (size_t i = 0; i < s.natts; i++) {
-		if (!listed(&s.atts[i]))
+		if (!listed(&s.atts[i], 0))
 			continue;
 		sbuf_adds(out, files++ ? "<li>" : "<ul class=\"files\"><li>");
 		sbuf_adds(out, "<a href=\"");
@@ -547,16 +549,21 @@ void present_text(const struct present *p, struct json_object *m,
 	shown_get(p, m, name, created_ns, &s);
 	present_time(s.created_ns, when, sizeof(when));
 	sbuf_addf(&line, "%s%s  %s", reply ? "Reply: " : "", when, s.who);
+	text_wrap(line.data, line.len, lead, width, out);
+	line.len = 0;
+	/* Markers on lines of their own: a wrapped head reads like a new one */
 	if (s.edited_ns) {
 		present_time(s.edited_ns, when, sizeof(when));
-		sbuf_addf(&line, "  (edited %s)", when);
+		sbuf_addf(&line, "(edited %s)", when);
+		text_wrap(line.data, line.len, indent, width, out);
+		line.len = 0;
 	}
 	if (s.deleted_ns) {
 		present_time(s.deleted_ns, when, sizeof(when));
-		sbuf_addf(&line, "  (deleted %s)", when);
+		sbuf_addf(&line, "(deleted %s)", when);
+		text_wrap(line.data, line.len, indent, width, out);
+		line.len = 0;
 	}
-	text_wrap(line.data, line.len, lead, width, out);
-	line.len = 0;
 	if (s.subject) {
 		sbuf_addf(&line, "Subject: %s", s.subject);
 		text_wrap(line.data, line.len, indent, width, out);
@@ -574,7 +581,7 @@ void present_text(const struct present *p, struct json_object *m,
 		html_to_text(s.body, strlen(s.body), indent, width, out);
 	}
 	for (size_t i = 0; i < s.natts; i++) {
-		if (!listed(&s.atts[i]))
+		if (!listed(&s.atts[i], 1))
 			continue;
 		/* In the directory the head of the transcript names. */
 		sbuf_addf(&line, "%s%s/%s",

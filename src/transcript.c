@@ -460,11 +460,17 @@ static const char html_style[] =
 static void heads(const char *title, const char *where, const struct order *o,
 		  struct sbuf *h, struct sbuf *t)
 {
+	int64_t lo = o->n ? o->e[0].created_ns : 0, hi = lo;
 	char first[40], last[40];
 	struct sbuf line = {0};
 
-	present_time(o->n ? o->e[0].created_ns : 0, first, sizeof(first));
-	present_time(o->n ? o->e[o->n - 1].created_ns : 0, last, sizeof(last));
+	/* Replies make conversation order differ from time order. */
+	for (size_t i = 1; i < o->n; i++) {
+		lo = o->e[i].created_ns < lo ? o->e[i].created_ns : lo;
+		hi = o->e[i].created_ns > hi ? o->e[i].created_ns : hi;
+	}
+	present_time(lo, first, sizeof(first));
+	present_time(hi, last, sizeof(last));
 	sbuf_addf(&line, "%zu message%s, %s to %s", o->n, o->n == 1 ? "" : "s",
 		  first, last);
 	sbuf_adds(h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"

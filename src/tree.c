@@ -876,14 +876,25 @@ int tree_open(struct tree *t, const struct path *p, struct tree_file *f,
 	int64_t tm;
 	int rc;
 
-	(void)cancel, (void)arg;
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
-	if (p->type == NODE_TR_FILE)
-		return transcript_stat(t, p, NULL, &f->fd);
-	if (p->type == NODE_MSG)
-		return cache_msg_read(t->cache, sh, p->cont, p->msg, &f->data,
-				      &f->len);
+	if (p->type == NODE_TR_FILE || p->type == NODE_MSG) {
+		struct stat st;
+		int settled;
+
+		/* Its size and mtime as opened, then its bytes. */
+		rc = tree_stat(t, p, &st, &settled, cancel, arg);
+		if (!rc && p->type == NODE_TR_FILE)
+			rc = transcript_stat(t, p, &st, &f->fd);
+		else if (!rc)
+			rc = cache_msg_read(t->cache, sh, p->cont, p->msg,
+					    &f->data, &f->len);
+		f->changes = 1;
+		f->size = (uint64_t)st.st_size;
+		f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+			      st.st_mtim.tv_nsec;
+		return rc;
+	}
 	if (p->type != NODE_ATT)
 		return -EISDIR;
 	rc = find_att(t, p, msg, &r, &tm);
@@ -941,6 +952,22 @@ ssize_t tree_read(struct tree_file *f, char *buf, size_t size, off_t off,
 		size = f->len - (size_t)off;
 	memcpy(buf, f->data + off, size);
 	return (ssize_t)size;
+}
+
+int tree_file_current(struct tree *t, const struct path *p,
+		      const struct tree_file *f, jobs_cancel_fn cancel,
+		      void *arg)
+{
+	struct stat st;
+	int settled;
+
+	if (!f->changes)
+		return 1;
+	if (tree_stat(t, p, &st, &settled, cancel, arg))
+		return 0;
+	return (uint64_t)st.st_size == f->size &&
+	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec ==
+		       f->mtime_ns;
 }
 
 void tree_close(struct tree_file *f)

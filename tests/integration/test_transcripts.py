@@ -2,6 +2,7 @@
 and .txt on a real mount, checked against the emulator's data, with a
 parser, and in headless Chromium with the network blocked."""
 
+import errno
 import http.server
 import os
 import re
@@ -90,6 +91,8 @@ class SamplesTest(h.TreeCase):
                     text = read(os.path.join(d, c.name + '.txt')).decode()
                     found += tr.assert_in_order(self, text, order,
                                                 c.name + '.txt')
+                    self.assertEqual(text.split('\n')[2],
+                                     tr.head_line(c.all_messages()), c.name)
                     page = read(os.path.join(d, c.name + '.html')).decode()
                     p = tr._Text()
                     p.feed(page)
@@ -354,3 +357,41 @@ class HostileTest(h.TreeCase):
             # the pair rendered before the edit is gone from the cache
             self.assertEqual(len(os.listdir(os.path.join(
                 m.cache_dir, 'transcripts'))), 2)
+
+    def test_old_handle_after_a_change_answers_estale(self):
+        """A reader that kept a transcript or a message open across a
+        refresh that changed it gets ESTALE, and does not put old bytes in
+        the kernel's page cache: a new reader gets exactly the new file."""
+        name = h.msg_name(self.added['id'])
+        with h.Mount(self.emu, ['refresh=0']) as m:
+            page, text = self.paths(m)
+            msg = m.path('users', h.fs_name(self.uid), 'chats',
+                         h.fs_name(self.chat), name)
+            other = [n for n in sorted(os.listdir(os.path.dirname(msg)))
+                     if n.endswith('.json') and n != name][0]
+            olds = {}
+            for path in (text, page, msg, os.path.join(os.path.dirname(msg),
+                                                      other)):
+                fd = os.open(path, os.O_RDONLY)
+                olds[path] = (fd, os.pread(fd, 1 << 20, 0))
+            self.emu.edit_message(self.chat, self.added['id'],
+                                  '<p>%s</p>' % ('Changed words ' * 300))
+            r = subprocess.run([h.TEAMSFS_BIN, 'refresh', text],
+                               capture_output=True, text=True, timeout=60,
+                               env=h.child_env())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for path in (text, page, msg):
+                fd, old = olds[path]
+                with self.assertRaises(OSError) as cm:
+                    os.pread(fd, 4096, 4096 if len(old) > 8192 else 0)
+                self.assertEqual(cm.exception.errno, errno.ESTALE, path)
+                new = read(path)
+                self.assertNotEqual(new, old, path)
+                self.assertEqual(os.stat(path).st_size, len(new), path)
+                self.assertIn(b'Changed words', new, path)
+                self.assertEqual(read(path), new, path)
+            # a file the refresh did not change reads on through its handle
+            fd, old = olds[os.path.join(os.path.dirname(msg), other)]
+            self.assertEqual(os.pread(fd, 1 << 20, 0), old)
+            for fd, _ in olds.values():
+                os.close(fd)

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import urllib.parse
 
 import harness as h
@@ -52,6 +53,20 @@ def conversation_order(container):
     # of order checks, whose names the test cannot know.
     return sorted((m for m in msgs if isinstance(m.get('id'), str)
                    and m['id']), key=key)
+
+
+def utc(ns):
+    if not ns:
+        return 'unknown time'
+    return time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(ns // 10**9))
+
+
+def head_line(msgs):
+    """The third line of a text transcript: count and time span."""
+    times = [created_ns(m) for m in msgs]
+    return '%d message%s, %s to %s' % (
+        len(msgs), '' if len(msgs) == 1 else 's',
+        utc(min(times) if times else 0), utc(max(times) if times else 0))
 
 
 class _Text(html.parser.HTMLParser):

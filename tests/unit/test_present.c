@@ -146,13 +146,12 @@ static void test_message(void)
 			     "17.attachments/a%20b.pdf\">a b.pdf</a>"));
 	CHECK(strstr(h.data, "Reactions: like: Vi, Known Person"));
 	CHECK(!strstr(h.data, "script") && !strstr(h.data, "onclick"));
-	CHECK_STR(t.data,
-		  "2024-05-01 10:20:30 UTC  Known Person  (edited 2024-05-01 "
-		  "10:22:00 UTC)\n"
-		  "    Hi @Bob\n"
-		  "    Files: 17.attachments/a b.pdf\n"
-		  "    Reactions: like: Vi, Known Person\n"
-		  "\n");
+	CHECK_STR(t.data, "2024-05-01 10:20:30 UTC  Known Person\n"
+			  "    (edited 2024-05-01 10:22:00 UTC)\n"
+			  "    Hi @Bob\n"
+			  "    Files: 17.attachments/a b.pdf\n"
+			  "    Reactions: like: Vi, Known Person\n"
+			  "\n");
 	sbuf_free(&h);
 	sbuf_free(&t);
 	json_object_put(m);
