@@ -119,6 +119,142 @@ int render_message_facts(struct json_object *msg, char kind,
 	return 0;
 }
 
+char *render_compact(struct json_object *obj, size_t *len)
+{
+	size_t n;
+	const char *text = json_object_to_json_string_length(
+		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+		&n);
+	char *out;
+
+	if (!text)
+		return NULL;
+	out = malloc(n + 1);
+	if (!out)
+		return NULL;
+	memcpy(out, text, n + 1);
+	*len = n;
+	return out;
+}
+
+const char *render_string_end(const char *p, const char *end)
+{
+	for (p++; p < end;) {
+		const char *q = memchr(p, '"', (size_t)(end - p));
+		const char *b = q;
+
+		if (!q)
+			return end;
+		/* Escaped if an odd number of backslashes precede it. */
+		while (b > p && b[-1] == '\\')
+			b--;
+		if (!((q - b) & 1))
+			return q + 1;
+		p = q + 1;
+	}
+	return end;
+}
+
+/* Appends @n bytes at @s to *@o (just counts them when *@o is NULL). */
+static void put(char **o, size_t *count, const char *s, size_t n)
+{
+	if (*o) {
+		memcpy(*o, s, n);
+		*o += n;
+	}
+	*count += n;
+}
+
+/* Appends a newline and @level steps of indentation. */
+static void newline(char **o, size_t *count, int level)
+{
+	static const char spaces[] = "\n                                "
+				     "                               ";
+
+	put(o, count, spaces, 1);
+	for (size_t n = (size_t)(level > 0 ? level : 0) * 2; n;) {
+		size_t k = n < sizeof(spaces) - 2 ? n : sizeof(spaces) - 2;
+
+		put(o, count, spaces + 1, k);
+		n -= k;
+	}
+}
+
+/*
+ * json-c's pretty printing (JSON_C_TO_STRING_PRETTY | SPACED), redone on its
+ * plain output: a newline and two spaces a level after every '{' and '[',
+ * after every ',' between members or elements and before every closing
+ * bracket (an empty object is "{", newline, indentation, "}"), and a space
+ * after every ':'.  Strings are copied as they are.  Writes to @out unless
+ * it is NULL; returns the length either way.
+ */
+static size_t pretty(const char *json, size_t len, char *out)
+{
+	static const unsigned char special[256] = {
+		['"'] = 1, ['{'] = 1, ['['] = 1, ['}'] = 1,
+		[']'] = 1, [','] = 1, [':'] = 1,
+	};
+	const char *p = json, *end = json + len;
+	size_t count = 0;
+	int level = 0;
+
+	while (p < end) {
+		const char *run = p;
+		char c;
+
+		/* Copy everything up to the next character that matters. */
+		while (p < end && !special[(unsigned char)*p])
+			p++;
+		put(&out, &count, run, (size_t)(p - run));
+		if (p == end)
+			break;
+		c = *p++;
+		switch (c) {
+		case '"':
+			run = p - 1;
+			p = render_string_end(run, end);
+			put(&out, &count, run, (size_t)(p - run));
+			break;
+		case '{':
+		case '[':
+			put(&out, &count, &c, 1);
+			level++;
+			/* json-c: "{", newline, then the members or "}" */
+			if (p < end && (*p == '}' || *p == ']'))
+				newline(&out, &count, level - 1);
+			else
+				newline(&out, &count, level);
+			break;
+		case '}':
+		case ']':
+			level--;
+			if (p - 1 > json && p[-2] != '{' && p[-2] != '[')
+				newline(&out, &count, level);
+			put(&out, &count, &c, 1);
+			break;
+		case ',':
+			put(&out, &count, &c, 1);
+			newline(&out, &count, level);
+			break;
+		case ':':
+			put(&out, &count, ": ", 2);
+			break;
+		}
+	}
+	put(&out, &count, "\n", 1);
+	return count;
+}
+
+size_t render_pretty_len(const char *json, size_t len)
+{
+	return pretty(json, len, NULL);
+}
+
+void render_pretty(const char *json, size_t len, char *out)
+{
+	pretty(json, len, out);
+}
+
 char *render_json(struct json_object *obj, size_t *len)
 {
 	size_t n;
