@@ -961,7 +961,7 @@ ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 		free(owner_gid);
 		free(meta);
 	} else if (p->type == NODE_MSG) {
-		rc = cache_msg_read(t->cache, sh, p->cont, p->msg, &data, &len);
+		rc = cache_msg_json(t->cache, sh, p->cont, p->msg, &data, &len);
 		if (rc)
 			return rc;
 		m = json_tokener_parse(data);
