@@ -60,12 +60,13 @@ const char *render_string_end(const char *p, const char *end);
 size_t render_pretty_len(const char *json, size_t len);
 
 /*
- * Writes into @out (render_pretty_len() bytes) the file bytes of compact
- * text @json: for any JSON value v, render_pretty(render_compact(v)) is
- * byte for byte render_json(v).  Text that is not compact JSON still gives
- * exactly render_pretty_len() bytes.
+ * Writes the file bytes of compact text @json into @out, at most @cap of
+ * them, and returns how many there are (more than @cap: cut short): for
+ * any JSON value v, render_pretty(render_compact(v)) is byte for byte
+ * render_json(v).  Text that is not compact JSON still gives exactly
+ * render_pretty_len() bytes.
  */
-void render_pretty(const char *json, size_t len, char *out);
+size_t render_pretty(const char *json, size_t len, char *out, size_t cap);
 
 /*
  * Renders @obj as the bytes of its file: pretty-printed JSON, UTF-8, every

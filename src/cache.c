@@ -336,7 +336,7 @@ static char *compact_of(const char *data, size_t len, size_t *clen)
 	json_object_put(o);
 	if (compact && render_pretty_len(compact, *clen) == len &&
 	    (again = malloc(len))) {
-		render_pretty(compact, *clen, again);
+		render_pretty(compact, *clen, again, len);
 		if (!memcmp(again, data, len)) {
 			free(again);
 			return compact;
@@ -1187,10 +1187,9 @@ static int msg_copy(struct cache *c, uint64_t sh, const char *cont,
 			rc = -ENOMEM;
 		else if (as_is)
 			memcpy(*data, v.mv_data, *len);
-		else if (render_pretty_len(v.mv_data, v.mv_size) != *len)
+		else if (render_pretty(v.mv_data, v.mv_size, *data, *len) !=
+			 *len)
 			rc = -EIO; /* the record does not match its body */
-		else
-			render_pretty(v.mv_data, v.mv_size, *data);
 		if (!rc) {
 			(*data)[*len] = '\0';
 		} else {

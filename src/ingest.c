@@ -105,7 +105,7 @@ static int noid_hash(const struct page_msg *pm, uint64_t *h)
 
 	if (!bytes)
 		return -ENOMEM;
-	render_pretty(pm->json, pm->len, bytes);
+	render_pretty(pm->json, pm->len, bytes, len);
 	*h = hash_bytes(bytes, len);
 	free(bytes);
 	return 0;

@@ -96,7 +96,7 @@ static void check_msg(struct json_object *msg, const struct page_msg *pm)
 		abort();
 	pretty = bytes ? malloc(len) : NULL;
 	if (pretty) {
-		render_pretty(pm->json, pm->len, pretty);
+		render_pretty(pm->json, pm->len, pretty, len);
 		if (memcmp(pretty, bytes, len))
 			abort();
 	}

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	out = malloc(len + 1);
 	if (out) {
 		out[len] = 'X';
-		render_pretty(text, size, out);
+		render_pretty(text, size, out, len);
 		if (out[len] != 'X' || out[len - 1] != '\n')
 			abort();
 		free(out);
@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	again = malloc(len);
 	if (!again)
 		abort();
-	render_pretty(compact, clen, again);
+	render_pretty(compact, clen, again, len);
 	if (memcmp(again, out, len))
 		abort();
 	free(again);

@@ -58,7 +58,7 @@ static void served(struct cache *c, uint64_t sh, const char *cont,
 	char *exp = malloc(want + 1), *data = NULL;
 	struct msg_stat ms;
 
-	render_pretty(json, strlen(json), exp);
+	render_pretty(json, strlen(json), exp, want);
 	exp[want] = '\0';
 	CHECK(cache_msg_stat(c, sh, cont, name, &ms) == 0);
 	CHECK(ms.size == want && ms.mtime_ns == mtime);
@@ -192,7 +192,7 @@ static char *file_of(const char *json)
 	size_t n = render_pretty_len(json, strlen(json));
 	char *out = malloc(n + 1);
 
-	render_pretty(json, strlen(json), out);
+	render_pretty(json, strlen(json), out, n);
 	out[n] = '\0';
 	return out;
 }

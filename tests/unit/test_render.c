@@ -104,7 +104,7 @@ static void check_pretty(const char *text)
 	CHECK(want && compact && strlen(compact) == clen);
 	CHECK(render_pretty_len(compact, clen) == len);
 	got = malloc(len + 1);
-	render_pretty(compact, clen, got);
+	CHECK(render_pretty(compact, clen, got, len) == len);
 	got[len] = '\0';
 	if (strcmp(got, want))
 		fprintf(stderr, "pretty of %s:\n%s\nwant:\n%s\n", compact, got,
@@ -141,7 +141,7 @@ static void test_pretty(void)
 		char *out = malloc(n + 1);
 
 		out[n] = 'X';
-		render_pretty(junk[i], strlen(junk[i]), out);
+		render_pretty(junk[i], strlen(junk[i]), out, n);
 		CHECK(out[n] == 'X' && out[n - 1] == '\n');
 		free(out);
 	}
