@@ -6,26 +6,44 @@
  * these databases; names are file names as made by names.h, scope hashes are
  * hash_bytes() of "<kind>/<owner name>" stored big-endian:
  *
- *   meta    "schema"                         -> schema version (u32)
- *           "created"                        -> creation time (ns)
- *   lists   <kind> <name>                    -> Graph id, displayName, label
- *           <kind>                           -> list state (complete, time)
- *   scopes  <kind> <owner name>              -> scope record + next link
- *   conts   <scope hash:8> <container name>  -> container record + Graph id
- *   msgs    <scope hash:8> <container hash:8> <message name>
- *                                            -> message record + file bytes
- *   attdirs <scope hash:8> <container hash:8> <attachments dir name>
+ *   meta     "schema"                        -> schema version (u32): 2
+ *            "created"                       -> creation time (ns)
+ *   lists    <kind> <name>                   -> Graph id, displayName, label
+ *            <kind>                          -> list state (complete, time)
+ *   scopes   <kind> <owner name>             -> scope record + next link
+ *   conts    <scope hash:8> <container name> -> container record + Graph id
+ *   messages <container key:8> <message name>
+ *                                            -> mtime, file size, body number
+ *   bodies   <body number:8>                 -> the message, compact JSON
+ *   members  <scope hash:8> <container key:8> <message name>
+ *                                            -> (empty): the scope holds it
+ *   attachdirs <container key:8> <attachments dir name>
  *                                            -> mtime + message name
- *   atts    <scope hash:8> <container hash:8> <message name hash:8> <name>
+ *   attachments <container key:8> <message name hash:8> <name>
  *                                            -> attachment record + strings
- *   names   <scope hash:8> <readable name>   -> container name (by-name)
- *           <scope hash:8> NUL <container>   -> what Graph said of it (JSON)
- *           <scope hash:8>                   -> when the names were fetched
+ *   names    <scope hash:8> <readable name>  -> container name (by-name)
+ *            <scope hash:8> NUL <container>  -> what Graph said of it (JSON)
+ *            <scope hash:8>                  -> when the names were fetched
  *
  * <kind> is 'u' for users and their chats, 't' for teams and their channels.
- * A message's file bytes are stored ready to serve, so st_size is known
- * without rendering.  Records are fixed little structs copied in and out, so
- * unaligned LMDB values are never dereferenced.
+ * The container key of a chat or channel whose id is a thread id ("19:" ...
+ * "@" ...) is hash_bytes() of its name: such an id names one conversation in
+ * the whole tenant, so a group chat exported under each of its members is
+ * stored once, and "members" says which scopes hold which of its messages
+ * (a member who joined late may hold fewer).  Other container ids
+ * ("48:notes", every user's own notes under one id) and "%nochat" are keyed
+ * per scope: hash of the scope hash and the name.  Scopes and containers
+ * keep their own counts.
+ *
+ * A message is kept in the compact form (render.h) under a body number
+ * that only grows, so bodies are appended and their pages are full; its
+ * record holds the size of the file it is served as, so st_size is exact
+ * without rendering, and a read renders the pretty bytes from the compact
+ * form.  Records are fixed little structs copied in and out, so unaligned
+ * LMDB values are never dereferenced.
+ *
+ * Schema 1 (one rendered copy per scope) is converted when opened, in one
+ * write; a cache of a later schema is refused.
  */
 #ifndef TEAMSFS_CACHE_H
 #define TEAMSFS_CACHE_H
@@ -157,17 +175,24 @@ int cache_scope_get_txn(struct cache_txn *t, char kind, const char *owner,
 int cache_scope_put(struct cache_txn *t, char kind, const char *owner,
 		    const struct scope_rec *r);
 
+/* What cache_msg_put() did. */
+#define CACHE_MSG_NEW 0x1u	/* the scope did not hold the message */
+#define CACHE_MSG_STORED 0x2u	/* its bytes were written: new or newer */
+#define CACHE_MSG_FIRST 0x4u	/* no scope held it before */
+#define CACHE_MSG_NEW_CONT 0x8u /* the container is new in the scope */
+
 /*
  * Stores one message of scope @sh in @t: container @cont (its Graph id
  * @cont_id, may be NULL), message name @name, modification time @mtime_ns
- * and file bytes @data of @len.  An existing copy with a newer mtime is
- * kept.  Returns 1 if stored as a new message, 2 if it replaced an older
- * copy, 0 if the stored copy was newer, or a negative errno.  *@new_cont is
- * set when the container did not exist before.
+ * and compact JSON @json of @len (render.h).  A stored copy with a newer
+ * mtime, or the same mtime and bytes, is kept, whichever scope stored it.
+ * Sets *@done to CACHE_MSG_* flags; the scope's container record changes
+ * when the scope did not hold the message or its bytes were written.
+ * Returns 0 or a negative errno.
  */
 int cache_msg_put(struct cache_txn *t, uint64_t sh, const char *cont,
 		  const char *cont_id, const char *name, int64_t mtime_ns,
-		  const void *data, size_t len, int *new_cont);
+		  const char *json, size_t len, unsigned *done);
 
 /* Reads container @cont of scope @sh.  Returns 0, -ENOENT or -errno. */
 int cache_cont_get(struct cache *c, uint64_t sh, const char *cont,
@@ -176,7 +201,10 @@ int cache_cont_get(struct cache *c, uint64_t sh, const char *cont,
 /* Copies the Graph id of container @cont (malloc'd; NULL if unknown). */
 int cache_cont_id(struct cache *c, uint64_t sh, const char *cont, char **id);
 
-/* Counts the messages stored, over all scopes, into @count. */
+/*
+ * Counts the messages stored into @count: a message several scopes hold
+ * counts once.
+ */
 int cache_msg_count(struct cache *c, unsigned long long *count);
 
 /* Calls @fn for each container of scope @sh (@rec: struct cont_rec *). */
@@ -188,10 +216,19 @@ int cache_msg_stat(struct cache *c, uint64_t sh, const char *cont,
 		   const char *name, struct msg_stat *st);
 
 /*
- * Copies the bytes of message @name into a malloc'd buffer stored in *@data
- * with its length in *@len.  Returns 0, -ENOENT or a negative errno.
+ * Copies the file bytes of message @name into a malloc'd, NUL-terminated
+ * buffer stored in *@data with its length in *@len.  Returns 0, -ENOENT or
+ * a negative errno.
  */
 int cache_msg_read(struct cache *c, uint64_t sh, const char *cont,
+		   const char *name, char **data, size_t *len);
+
+/*
+ * Copies message @name as stored, JSON text that parses to what its file
+ * holds (usually the compact form, cheaper to parse), like
+ * cache_msg_read().
+ */
+int cache_msg_json(struct cache *c, uint64_t sh, const char *cont,
 		   const char *name, char **data, size_t *len);
 
 /*

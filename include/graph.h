@@ -17,6 +17,8 @@ struct token_source;
 
 #include <stdint.h>
 
+struct page;
+
 struct graph_config {
 	unsigned retries;   /* tries after the first, for transient failures */
 	unsigned max_rps;   /* requests started per second at most; 0: any */
@@ -61,6 +63,14 @@ typedef int (*graph_page_fn)(void *ctx, struct json_object *page,
 			     const char *next);
 
 /*
+ * Called for each page of a walk of messages with the page read for storing
+ * (page.h), which the callee owns and frees with page_free(), and the next
+ * link (valid until the next call), or NULL on the last page.  Returns 0 to
+ * go on, or a negative errno to stop the walk with that error.
+ */
+typedef int (*graph_messages_fn)(void *ctx, struct page *pg, const char *next);
+
+/*
  * GETs @url and every page after it, calling @fn for each.  @what names the
  * walk in log lines ("chats of user X").  A next link that repeats an
  * earlier one ends the walk with a warning.  Every request waits its turn
@@ -72,6 +82,10 @@ typedef int (*graph_page_fn)(void *ctx, struct json_object *page,
  */
 int graph_walk(struct graph *g, const char *url, const char *what,
 	       graph_page_fn fn, void *ctx);
+
+/* The same for pages of messages (getAllMessages), read by page.h. */
+int graph_walk_messages(struct graph *g, const char *url, const char *what,
+			graph_messages_fn fn, void *ctx);
 
 /*
  * GETs the JSON object at @path (relative to the Graph URL) with retries.

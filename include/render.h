@@ -39,6 +39,36 @@ int render_message_facts(struct json_object *msg, char kind,
 			 struct message_facts *f);
 
 /*
+ * Renders @obj in the compact form the cache keeps: json-c's plain output
+ * (no whitespace outside strings, '/' not escaped).  Returns a malloc'd,
+ * NUL-terminated buffer whose length is stored in @len, or NULL when out of
+ * memory.
+ */
+char *render_compact(struct json_object *obj, size_t *len);
+
+/*
+ * Returns the end (past the closing quote) of the JSON string whose opening
+ * quote is at @p, or @end if it is not closed before @end.
+ */
+const char *render_string_end(const char *p, const char *end);
+
+/*
+ * Returns the length of the file bytes render_pretty() makes of the compact
+ * text at @json (@len bytes, as render_compact() or page_read() give it),
+ * without writing them: st_size without rendering.
+ */
+size_t render_pretty_len(const char *json, size_t len);
+
+/*
+ * Writes the file bytes of compact text @json into @out, at most @cap of
+ * them, and returns how many there are (more than @cap: cut short): for
+ * any JSON value v, render_pretty(render_compact(v)) is byte for byte
+ * render_json(v).  Text that is not compact JSON still gives exactly
+ * render_pretty_len() bytes.
+ */
+size_t render_pretty(const char *json, size_t len, char *out, size_t cap);
+
+/*
  * Renders @obj as the bytes of its file: pretty-printed JSON, UTF-8, every
  * member kept, ending in a newline.  Returns a malloc'd buffer whose length
  * is stored in @len, or NULL when out of memory.

@@ -13,9 +13,11 @@
  * order of the messages (one small entry each) is held in memory.
  *
  * A rendered file is named after its container and the container's state
- * (newest modification time and message count), so a refresh that changes
- * a message makes the next stat render again; until then sizes, bytes and
- * mtimes stay put.  The mtime is the newest message's.
+ * (newest modification time, message count, and a sum over every message's
+ * name and mtime, read from the cache at each stat), so a refresh that
+ * changes a message, through any scope that shares the chat, makes the
+ * next stat render again; until then sizes, bytes and mtimes stay put.  The
+ * mtime is the newest message's.
  */
 #ifndef TEAMSFS_TRANSCRIPT_H
 #define TEAMSFS_TRANSCRIPT_H

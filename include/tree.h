@@ -161,8 +161,8 @@ ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 int tree_readlink(struct tree *t, const struct path *p, char *buf, size_t size,
 		  jobs_cancel_fn cancel, void *arg);
 
-/* Fills @sv: names up to 255 bytes, files = messages stored, blocks =
- * the cache's size. */
+/* Fills @sv: names up to 255 bytes, files = messages stored (a chat held
+ * by several scopes counts once), blocks = the cache's size. */
 void tree_statfs(struct tree *t, struct statvfs *sv);
 
 #endif

@@ -10,15 +10,28 @@
 #include "hash.h"
 #include "log.h"
 #include "names.h"
+#include "render.h"
 
-#define SCHEMA_VERSION 1u
+#define SCHEMA_VERSION 2u
 #define MAP_SIZE (64ULL << 30)
 
 struct cache {
 	MDB_env *env;
-	MDB_dbi meta, lists, scopes, conts, msgs, attdirs, atts, names;
+	MDB_dbi meta, lists, scopes, conts, msgs, bodies, members, attdirs,
+		atts, names;
 	int64_t created_ns;
 };
+
+/* A message record as stored in msgs. */
+struct msg_disk {
+	int64_t mtime_ns;
+	uint64_t body;	/* its key in bodies */
+	uint32_t size;	/* bytes of its file */
+	uint32_t flags; /* MSG_VERBATIM */
+};
+
+/* The body holds the file bytes themselves, not the compact form. */
+#define MSG_VERBATIM 0x1u
 
 /* An attachment record as stored, followed by its strings and bytes. */
 struct att_disk {
@@ -32,6 +45,7 @@ struct att_disk {
 struct cache_txn {
 	struct cache *c;
 	MDB_txn *txn;
+	uint64_t next_body; /* key of the next body appended, 0 if unknown */
 };
 
 struct list_state_rec {
@@ -78,6 +92,16 @@ static void put_be64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)v;
 }
 
+static uint64_t get_be64(const void *p)
+{
+	const unsigned char *b = p;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
 uint64_t cache_scope_hash(char kind, const char *owner)
 {
 	uint64_t h = hash_update(HASH_SEED, &kind, 1);
@@ -115,16 +139,50 @@ static int cont_key(unsigned char *buf, uint64_t sh, const char *cont,
 	return 0;
 }
 
-/* Builds "<sh><hash of cont><name>" in @buf; @name may be "" for a prefix */
-static int msg_key(unsigned char *buf, uint64_t sh, const char *cont,
-		   const char *name, MDB_val *k)
+/*
+ * The key of container @cont of scope @sh in msgs, attdirs and atts.  A
+ * thread id ("19:...@thread.v2", "19:...@unq.gbl.spaces", a channel's
+ * "19:...@thread.tacv2") names one conversation in the whole tenant, so
+ * every scope that holds it shares one key and its messages are stored
+ * once.  Other ids ("48:notes", each user's own notes under the same id)
+ * and teamsfs's own "%nochat" are keyed per scope.
+ */
+static uint64_t cont_hash(uint64_t sh, const char *cont)
+{
+	size_t n = strlen(cont);
+	unsigned char b[8];
+
+	if (n > 3 && !memcmp(cont, "19:", 3) && memchr(cont, '@', n))
+		return hash_bytes(cont, n);
+	put_be64(b, sh);
+	return hash_final(hash_update(hash_update(HASH_SEED, b, 8), cont, n));
+}
+
+/* Builds "<ck><name>" in @buf; @name may be "" for a prefix. */
+static int msg_key(unsigned char *buf, uint64_t ck, const char *name,
+		   MDB_val *k)
+{
+	size_t n = strlen(name);
+
+	if (n > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	put_be64(buf, ck);
+	memcpy(buf + 8, name, n);
+	k->mv_data = buf;
+	k->mv_size = n + 8;
+	return 0;
+}
+
+/* Builds "<sh><ck><name>" in @buf, a key of members. */
+static int member_key(unsigned char *buf, uint64_t sh, uint64_t ck,
+		      const char *name, MDB_val *k)
 {
 	size_t n = strlen(name);
 
 	if (n > NAME_MAX_BYTES)
 		return -ENAMETOOLONG;
 	put_be64(buf, sh);
-	put_be64(buf + 8, hash_bytes(cont, strlen(cont)));
+	put_be64(buf + 8, ck);
 	memcpy(buf + 16, name, n);
 	k->mv_data = buf;
 	k->mv_size = n + 16;
@@ -138,16 +196,305 @@ static int read_begin(struct cache *c, MDB_txn **txn)
 	return rc ? fail("starting a read", rc) : 0;
 }
 
+/* The next key to append to bodies in @t. */
+static int next_body(struct cache_txn *t, uint64_t *out)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if (!t->next_body) {
+		rc = mdb_cursor_open(t->txn, t->c->bodies, &cur);
+		if (rc)
+			return rc;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+		mdb_cursor_close(cur);
+		if (rc == MDB_NOTFOUND) {
+			t->next_body = 1;
+		} else if (rc) {
+			return rc;
+		} else {
+			if (k.mv_size != 8)
+				return MDB_CORRUPTED;
+			t->next_body = get_be64(k.mv_data) + 1;
+		}
+	}
+	*out = t->next_body++;
+	return 0;
+}
+
+/* What msg_store() did, as CACHE_MSG_* flags, and the mtime now served. */
+struct stored {
+	unsigned done;
+	int64_t mtime_ns;
+};
+
+/*
+ * Stores message @name of container key @ck for scope @sh in @t: @data of
+ * @len is its compact form, or its file bytes with MSG_VERBATIM in @flags.
+ * A stored copy with a newer mtime, or the same mtime and bytes, is kept.
+ * Returns 0 or an LMDB error.
+ */
+static int msg_store(struct cache_txn *t, uint64_t sh, uint64_t ck,
+		     const char *name, int64_t mtime_ns, const char *data,
+		     size_t len, uint32_t flags, struct stored *out)
+{
+	struct cache *c = t->c;
+	unsigned char kb[KEY_MAX], bk[8];
+	struct msg_disk d = {0};
+	MDB_val k, v, b = {8, bk};
+	size_t size;
+	int rc, existed, write;
+
+	out->done = 0;
+	rc = msg_key(kb, ck, name, &k);
+	if (rc)
+		return rc;
+	rc = mdb_get(t->txn, c->msgs, &k, &v);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	existed = !rc && v.mv_size >= sizeof(d);
+	write = !existed;
+	if (existed) {
+		memcpy(&d, v.mv_data, sizeof(d));
+		write = mtime_ns > d.mtime_ns;
+		/* The same time: keep it unless the bytes differ. */
+		if (mtime_ns == d.mtime_ns) {
+			put_be64(bk, d.body);
+			rc = mdb_get(t->txn, c->bodies, &b, &v);
+			if (rc && rc != MDB_NOTFOUND)
+				return rc;
+			write = rc || v.mv_size != len || d.flags != flags ||
+				memcmp(v.mv_data, data, len);
+		}
+	}
+	if (write) {
+		size = flags & MSG_VERBATIM ? len
+					    : render_pretty_len(data, len);
+		if (size > UINT32_MAX)
+			return EFBIG;
+		if (existed) {
+			put_be64(bk, d.body);
+			rc = mdb_del(t->txn, c->bodies, &b, NULL);
+			if (rc && rc != MDB_NOTFOUND)
+				return rc;
+		}
+		d.mtime_ns = mtime_ns;
+		d.size = (uint32_t)size;
+		d.flags = flags;
+		rc = next_body(t, &d.body);
+		if (rc)
+			return rc;
+		put_be64(bk, d.body);
+		v.mv_data = (void *)data;
+		v.mv_size = len;
+		/* Bodies only ever grow at the end: full pages. */
+		rc = mdb_put(t->txn, c->bodies, &b, &v, MDB_APPEND);
+		if (rc)
+			return rc;
+		v.mv_data = &d;
+		v.mv_size = sizeof(d);
+		rc = mdb_put(t->txn, c->msgs, &k, &v, 0);
+		if (rc)
+			return rc;
+		out->done |= CACHE_MSG_STORED | (existed ? 0 : CACHE_MSG_FIRST);
+	}
+	out->mtime_ns = d.mtime_ns;
+	rc = member_key(kb, sh, ck, name, &k);
+	if (rc)
+		return rc;
+	v.mv_data = NULL;
+	v.mv_size = 0;
+	rc = mdb_put(t->txn, c->members, &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		return 0;
+	if (!rc)
+		out->done |= CACHE_MSG_NEW;
+	return rc;
+}
+
+/*
+ * The compact form of old file bytes @data (@len), or NULL if they are not
+ * what render_pretty() would make of it: those are kept as they are.
+ */
+static char *compact_of(const char *data, size_t len, size_t *clen)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o = NULL;
+	char *compact = NULL, *again = NULL;
+
+	if (tok && len <= INT32_MAX) {
+		o = json_tokener_parse_ex(tok, data, (int)len);
+		if (json_tokener_get_error(tok) != json_tokener_success) {
+			json_object_put(o);
+			o = NULL;
+		}
+	}
+	json_tokener_free(tok);
+	if (o)
+		compact = render_compact(o, clen);
+	json_object_put(o);
+	if (compact && render_pretty_len(compact, *clen) == len &&
+	    (again = malloc(len))) {
+		render_pretty(compact, *clen, again, len);
+		if (!memcmp(again, data, len)) {
+			free(again);
+			return compact;
+		}
+	}
+	free(again);
+	free(compact);
+	return NULL;
+}
+
+/* Copies the keys under @prefix of old @from to @to, swapping @plen bytes
+ * of prefix for the 8 at @nprefix. */
+static int rekey(MDB_txn *txn, MDB_dbi from, MDB_dbi to,
+		 const unsigned char *prefix, size_t plen,
+		 const unsigned char *nprefix)
+{
+	unsigned char kb[KEY_MAX + 8];
+	MDB_cursor *cur;
+	MDB_val k = {plen, (void *)prefix}, v, nk;
+	int rc = mdb_cursor_open(txn, from, &cur);
+
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
+			break;
+		if (k.mv_size - plen + 8 > sizeof(kb))
+			continue;
+		memcpy(kb, nprefix, 8);
+		memcpy(kb + 8, (char *)k.mv_data + plen, k.mv_size - plen);
+		nk.mv_data = kb;
+		nk.mv_size = k.mv_size - plen + 8;
+		rc = mdb_put(txn, to, &nk, &v, 0);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Converts a schema 1 cache in @txn.  Schema 1 kept every message once per
+ * scope, as its file bytes: msgs <sh><hash of container name><name> ->
+ * mtime + bytes, attdirs <sh><hash of container name><dir>, atts
+ * <sh><hash of container name><hash of message name><name>.  Containers,
+ * scopes, lists and names stay as they are.
+ */
+static int migrate_v1(struct cache *c, MDB_txn *txn)
+{
+	struct cache_txn t = {c, txn, 0};
+	MDB_dbi om, oad, oat;
+	MDB_cursor *cur = NULL, *mc = NULL;
+	MDB_stat st;
+	MDB_val k, v;
+	unsigned long long kept = 0;
+	int rc;
+
+	rc = mdb_dbi_open(txn, "msgs", MDB_CREATE, &om);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "attdirs", MDB_CREATE, &oad);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "atts", MDB_CREATE, &oat);
+	if (!rc)
+		rc = mdb_stat(txn, om, &st);
+	if (rc)
+		return rc;
+	log_notice("cache: converting %llu messages from cache schema 1 to %u "
+		   "(each chat stored once, compact JSON); this happens once",
+		   (unsigned long long)st.ms_entries, SCHEMA_VERSION);
+	rc = mdb_cursor_open(txn, c->conts, &cur);
+	if (!rc)
+		rc = mdb_cursor_open(txn, om, &mc);
+	for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char cont[NAME_MAX_BYTES + 1];
+		unsigned char prefix[16], nprefix[8];
+		uint64_t sh, ck;
+		MDB_val mk = {16, prefix}, mv;
+
+		if (k.mv_size <= 8 || k.mv_size > 8 + NAME_MAX_BYTES)
+			continue;
+		sh = get_be64(k.mv_data);
+		memcpy(cont, (char *)k.mv_data + 8, k.mv_size - 8);
+		cont[k.mv_size - 8] = '\0';
+		ck = cont_hash(sh, cont);
+		put_be64(prefix, sh);
+		put_be64(prefix + 8, hash_bytes(cont, strlen(cont)));
+		put_be64(nprefix, ck);
+		for (rc = mdb_cursor_get(mc, &mk, &mv, MDB_SET_RANGE); !rc;
+		     rc = mdb_cursor_get(mc, &mk, &mv, MDB_NEXT)) {
+			char name[NAME_MAX_BYTES + 1], *compact, *bytes;
+			size_t len = mv.mv_size - 8, clen;
+			struct stored done;
+			int64_t mtime;
+
+			if (mk.mv_size < 16 || memcmp(mk.mv_data, prefix, 16))
+				break;
+			if (mk.mv_size > 16 + NAME_MAX_BYTES || mv.mv_size < 8)
+				continue;
+			memcpy(name, (char *)mk.mv_data + 16, mk.mv_size - 16);
+			name[mk.mv_size - 16] = '\0';
+			memcpy(&mtime, mv.mv_data, 8);
+			/* Copied: values are valid only until a write. */
+			bytes = malloc(len + 1);
+			if (!bytes) {
+				rc = ENOMEM;
+				break;
+			}
+			memcpy(bytes, (char *)mv.mv_data + 8, len);
+			compact = compact_of(bytes, len, &clen);
+			if (compact)
+				rc = msg_store(&t, sh, ck, name, mtime, compact,
+					       clen, 0, &done);
+			else
+				rc = msg_store(&t, sh, ck, name, mtime, bytes,
+					       len, MSG_VERBATIM, &done);
+			kept += !compact;
+			free(compact);
+			free(bytes);
+			if (rc)
+				break;
+		}
+		if (rc && rc != MDB_NOTFOUND)
+			break;
+		rc = rekey(txn, oad, c->attdirs, prefix, 16, nprefix);
+		if (!rc)
+			rc = rekey(txn, oat, c->atts, prefix, 16, nprefix);
+		if (rc)
+			break;
+	}
+	if (mc)
+		mdb_cursor_close(mc);
+	if (cur)
+		mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	if (kept)
+		log_info("cache: %llu messages kept as they were served", kept);
+	rc = mdb_drop(txn, om, 1);
+	if (!rc)
+		rc = mdb_drop(txn, oad, 1);
+	if (!rc)
+		rc = mdb_drop(txn, oat, 1);
+	return rc;
+}
+
 static int open_dbs(struct cache *c)
 {
-	static const char *const names[] = {"meta",  "lists", "scopes",
-					    "conts", "msgs",  "attdirs",
-					    "atts",  "names"};
-	MDB_dbi *dbis[] = {&c->meta, &c->lists,	  &c->scopes, &c->conts,
-			   &c->msgs, &c->attdirs, &c->atts,   &c->names};
+	static const char *const names[] = {
+		"lists",   "scopes",	 "conts",	"messages", "bodies",
+		"members", "attachdirs", "attachments", "names"};
+	MDB_dbi *dbis[] = {&c->lists,	&c->scopes, &c->conts,
+			   &c->msgs,	&c->bodies, &c->members,
+			   &c->attdirs, &c->atts,   &c->names};
 	MDB_txn *txn;
 	MDB_val k = {6, "schema"}, v;
-	uint32_t version = SCHEMA_VERSION;
+	uint32_t version = SCHEMA_VERSION, found = 0;
 	struct timespec ts;
 	int64_t now;
 	int rc;
@@ -158,34 +505,47 @@ static int open_dbs(struct cache *c)
 	rc = mdb_txn_begin(c->env, NULL, 0, &txn);
 	if (rc)
 		return fail("opening the cache", rc);
+	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &c->meta);
+	if (rc)
+		goto out;
+	rc = mdb_get(txn, c->meta, &k, &v);
+	if (!rc) {
+		memcpy(&found, v.mv_data,
+		       v.mv_size < sizeof(found) ? v.mv_size : sizeof(found));
+		if (found != 1 && found != SCHEMA_VERSION) {
+			log_error("cache: schema version %u is not %u; move "
+				  "the cache directory aside to start afresh",
+				  found, SCHEMA_VERSION);
+			mdb_txn_abort(txn);
+			return -EPROTO;
+		}
+	} else if (rc != MDB_NOTFOUND) {
+		goto out;
+	}
 	for (size_t i = 0; i < sizeof(dbis) / sizeof(dbis[0]); i++) {
 		rc = mdb_dbi_open(txn, names[i], MDB_CREATE, dbis[i]);
 		if (rc)
 			goto out;
 	}
-	rc = mdb_get(txn, c->meta, &k, &v);
-	if (rc == MDB_NOTFOUND) {
-		MDB_val ck = {7, "created"}, cv = {sizeof(now), &now};
-
+	if (found == 1) {
+		rc = migrate_v1(c, txn);
+		if (rc)
+			goto out;
+	}
+	if (found != SCHEMA_VERSION) {
 		v.mv_data = &version;
 		v.mv_size = sizeof(version);
 		rc = mdb_put(txn, c->meta, &k, &v, 0);
-		if (!rc)
-			rc = mdb_put(txn, c->meta, &ck, &cv, 0);
-	} else if (!rc) {
-		memcpy(&version, v.mv_data,
-		       v.mv_size < sizeof(version) ? v.mv_size
-						   : sizeof(version));
-		if (version != SCHEMA_VERSION) {
-			log_error("cache: schema version %u is not %u; move "
-				  "the cache directory aside to start afresh",
-				  version, SCHEMA_VERSION);
-			mdb_txn_abort(txn);
-			return -EPROTO;
-		}
+		if (rc)
+			goto out;
 	}
-	if (rc)
-		goto out;
+	if (!found) {
+		MDB_val ck = {7, "created"}, cv = {sizeof(now), &now};
+
+		rc = mdb_put(txn, c->meta, &ck, &cv, 0);
+		if (rc)
+			goto out;
+	}
 	k.mv_size = 7;
 	k.mv_data = "created";
 	rc = mdb_get(txn, c->meta, &k, &v);
@@ -210,7 +570,7 @@ int cache_open(const char *dir, struct cache **out)
 		free(c);
 		return fail("creating the cache", rc);
 	}
-	mdb_env_set_maxdbs(c->env, 12);
+	mdb_env_set_maxdbs(c->env, 16);
 	mdb_env_set_maxreaders(c->env, 512);
 	mdb_env_set_mapsize(c->env, MAP_SIZE);
 	/* NOMETASYNC: a power cut may lose the last page, never consistency */
@@ -253,6 +613,7 @@ int cache_write_begin(struct cache *c, struct cache_txn **out)
 		return fail("starting a write", rc);
 	}
 	t->c = c;
+	t->next_body = 0;
 	*out = t;
 	return 0;
 }
@@ -412,30 +773,11 @@ void cache_list_entry_free(struct list_entry *e)
 /* Turns a value into the record handed to a listing callback. */
 typedef const void *(*decode_fn)(const MDB_val *v, void *scratch);
 
-static const void *decode_msg(const MDB_val *v, void *scratch)
-{
-	struct msg_stat *ms = scratch;
-
-	if (v->mv_size < sizeof(int64_t))
-		return NULL;
-	memcpy(&ms->mtime_ns, v->mv_data, sizeof(int64_t));
-	ms->size = v->mv_size - sizeof(int64_t);
-	return ms;
-}
-
 static const void *decode_cont(const MDB_val *v, void *scratch)
 {
 	if (v->mv_size < sizeof(struct cont_rec))
 		return NULL;
 	memcpy(scratch, v->mv_data, sizeof(struct cont_rec));
-	return scratch;
-}
-
-static const void *decode_mtime(const MDB_val *v, void *scratch)
-{
-	if (v->mv_size < sizeof(int64_t))
-		return NULL;
-	memcpy(scratch, v->mv_data, sizeof(int64_t));
 	return scratch;
 }
 
@@ -614,7 +956,7 @@ int cache_scope_put(struct cache_txn *t, char kind, const char *owner,
 	return 0;
 }
 
-/* Raises container @cont's record for one more stored message. */
+/* Raises container @cont's record for a message stored or newly held. */
 static int cont_touch(struct cache_txn *t, uint64_t sh, const char *cont,
 		      const char *cont_id, int64_t mtime_ns, int added,
 		      int *new_cont)
@@ -649,35 +991,26 @@ static int cont_touch(struct cache_txn *t, uint64_t sh, const char *cont,
 
 int cache_msg_put(struct cache_txn *t, uint64_t sh, const char *cont,
 		  const char *cont_id, const char *name, int64_t mtime_ns,
-		  const void *data, size_t len, int *new_cont)
+		  const char *json, size_t len, unsigned *done)
 {
-	unsigned char kb[KEY_MAX];
-	MDB_val k, v;
-	int64_t old;
-	int rc = msg_key(kb, sh, cont, name, &k), existed;
+	struct stored st;
+	int rc, new_cont;
 
-	*new_cont = 0;
+	*done = 0;
+	if (strlen(cont) > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	rc = msg_store(t, sh, cont_hash(sh, cont), name, mtime_ns, json, len, 0,
+		       &st);
 	if (rc)
-		return rc;
-	rc = mdb_get(t->txn, t->c->msgs, &k, &v);
-	if (rc && rc != MDB_NOTFOUND)
-		return fail("reading a message", rc);
-	existed = rc == 0;
-	if (existed && v.mv_size >= sizeof(old)) {
-		memcpy(&old, v.mv_data, sizeof(old));
-		if (old > mtime_ns)
-			return 0;
-	}
-	v.mv_size = sizeof(mtime_ns) + len;
-	rc = mdb_put(t->txn, t->c->msgs, &k, &v, MDB_RESERVE);
-	if (rc)
-		return fail("storing a message", rc);
-	memcpy(v.mv_data, &mtime_ns, sizeof(mtime_ns));
-	memcpy((char *)v.mv_data + sizeof(mtime_ns), data, len);
-	rc = cont_touch(t, sh, cont, cont_id, mtime_ns, !existed, new_cont);
-	if (rc)
-		return rc;
-	return existed ? 2 : 1;
+		return rc < 0 ? rc : fail("storing a message", rc);
+	*done = st.done;
+	if (!(st.done & (CACHE_MSG_NEW | CACHE_MSG_STORED)))
+		return 0;
+	rc = cont_touch(t, sh, cont, cont_id, st.mtime_ns,
+			!!(st.done & CACHE_MSG_NEW), &new_cont);
+	if (new_cont)
+		*done |= CACHE_MSG_NEW_CONT;
+	return rc;
 }
 
 static int take_cont(const MDB_val *v, void *out)
@@ -747,39 +1080,122 @@ int cache_cont_foreach(struct cache *c, uint64_t sh, cache_name_fn fn,
 	return walk_prefix(c, c->conts, prefix, 8, decode_cont, fn, ctx);
 }
 
-/* Finds message @name and hands its value to the caller inside @txn. */
-static int msg_get(struct cache *c, MDB_txn *txn, uint64_t sh, const char *cont,
-		   const char *name, MDB_val *v)
+/* Is message @name of container key @ck held by scope @sh? */
+static int held(MDB_txn *txn, struct cache *c, uint64_t sh, uint64_t ck,
+		const char *name)
 {
 	unsigned char kb[KEY_MAX];
-	MDB_val k;
-	int rc = msg_key(kb, sh, cont, name, &k);
+	MDB_val k, v;
+	int rc = member_key(kb, sh, ck, name, &k);
 
 	if (rc)
 		return key_missing(rc);
-	rc = mdb_get(txn, c->msgs, &k, v);
+	rc = mdb_get(txn, c->members, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	return rc ? fail("reading a message", rc) : 0;
+}
+
+/* Reads the record of message @name of @ck into @d. */
+static int msg_rec(MDB_txn *txn, struct cache *c, uint64_t ck, const char *name,
+		   struct msg_disk *d)
+{
+	unsigned char kb[KEY_MAX];
+	MDB_val k, v;
+	int rc = msg_key(kb, ck, name, &k);
+
+	if (rc)
+		return key_missing(rc);
+	rc = mdb_get(txn, c->msgs, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return -ENOENT;
 	if (rc)
 		return fail("reading a message", rc);
-	if (v->mv_size < sizeof(int64_t))
+	if (v.mv_size < sizeof(*d))
 		return -EIO;
+	memcpy(d, v.mv_data, sizeof(*d));
 	return 0;
+}
+
+/* Finds message @name of container @cont as scope @sh holds it. */
+static int msg_find(struct cache *c, MDB_txn *txn, uint64_t sh,
+		    const char *cont, const char *name, struct msg_disk *d)
+{
+	uint64_t ck;
+	int rc;
+
+	if (strlen(cont) > NAME_MAX_BYTES)
+		return -ENOENT;
+	ck = cont_hash(sh, cont);
+	rc = held(txn, c, sh, ck, name);
+	return rc ? rc : msg_rec(txn, c, ck, name, d);
+}
+
+/* Points @v at the body of @d. */
+static int body_get(MDB_txn *txn, struct cache *c, const struct msg_disk *d,
+		    MDB_val *v)
+{
+	unsigned char bk[8];
+	MDB_val b = {8, bk};
+	int rc;
+
+	put_be64(bk, d->body);
+	rc = mdb_get(txn, c->bodies, &b, v);
+	if (rc == MDB_NOTFOUND)
+		return -EIO;
+	return rc ? fail("reading a message", rc) : 0;
 }
 
 int cache_msg_stat(struct cache *c, uint64_t sh, const char *cont,
 		   const char *name, struct msg_stat *st)
 {
+	struct msg_disk d;
+	MDB_txn *txn;
+	int rc = read_begin(c, &txn);
+
+	if (rc)
+		return rc;
+	rc = msg_find(c, txn, sh, cont, name, &d);
+	if (!rc) {
+		st->mtime_ns = d.mtime_ns;
+		st->size = d.size;
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* Copies message @name: its file bytes, or with @raw what is stored. */
+static int msg_copy(struct cache *c, uint64_t sh, const char *cont,
+		    const char *name, int raw, char **data, size_t *len)
+{
+	struct msg_disk d;
 	MDB_txn *txn;
 	MDB_val v;
 	int rc = read_begin(c, &txn);
 
 	if (rc)
 		return rc;
-	rc = msg_get(c, txn, sh, cont, name, &v);
+	rc = msg_find(c, txn, sh, cont, name, &d);
+	if (!rc)
+		rc = body_get(txn, c, &d, &v);
 	if (!rc) {
-		memcpy(&st->mtime_ns, v.mv_data, sizeof(int64_t));
-		st->size = v.mv_size - sizeof(int64_t);
+		int as_is = raw || (d.flags & MSG_VERBATIM);
+
+		*len = as_is ? v.mv_size : d.size;
+		*data = malloc(*len + 1);
+		if (!*data)
+			rc = -ENOMEM;
+		else if (as_is)
+			memcpy(*data, v.mv_data, *len);
+		else if (render_pretty(v.mv_data, v.mv_size, *data, *len) !=
+			 *len)
+			rc = -EIO; /* the record does not match its body */
+		if (!rc) {
+			(*data)[*len] = '\0';
+		} else {
+			free(*data);
+			*data = NULL;
+		}
 	}
 	mdb_txn_abort(txn);
 	return rc;
@@ -788,38 +1204,63 @@ int cache_msg_stat(struct cache *c, uint64_t sh, const char *cont,
 int cache_msg_read(struct cache *c, uint64_t sh, const char *cont,
 		   const char *name, char **data, size_t *len)
 {
-	MDB_txn *txn;
-	MDB_val v;
-	int rc = read_begin(c, &txn);
+	return msg_copy(c, sh, cont, name, 0, data, len);
+}
 
-	if (rc)
-		return rc;
-	rc = msg_get(c, txn, sh, cont, name, &v);
-	if (!rc) {
-		*len = v.mv_size - sizeof(int64_t);
-		*data = malloc(*len + 1);
-		if (*data) {
-			memcpy(*data, (char *)v.mv_data + sizeof(int64_t),
-			       *len);
-			(*data)[*len] = '\0';
-		} else {
-			rc = -ENOMEM;
-		}
-	}
-	mdb_txn_abort(txn);
-	return rc;
+int cache_msg_json(struct cache *c, uint64_t sh, const char *cont,
+		   const char *name, char **data, size_t *len)
+{
+	return msg_copy(c, sh, cont, name, 1, data, len);
 }
 
 int cache_msg_foreach(struct cache *c, uint64_t sh, const char *cont,
 		      cache_name_fn fn, void *ctx)
 {
-	unsigned char prefix[KEY_MAX];
-	MDB_val k;
-	int rc = msg_key(prefix, sh, cont, "", &k);
+	unsigned char prefix[16];
+	MDB_val k = {16, prefix}, v;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	uint64_t ck;
+	int rc;
 
+	if (strlen(cont) > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	ck = cont_hash(sh, cont);
+	put_be64(prefix, sh);
+	put_be64(prefix + 8, ck);
+	rc = read_begin(c, &txn);
 	if (rc)
 		return rc;
-	return walk_prefix(c, c->msgs, prefix, 16, decode_msg, fn, ctx);
+	rc = mdb_cursor_open(txn, c->members, &cur);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return fail("opening a cursor", rc);
+	}
+	/* What the scope holds, with each message's record. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		unsigned char kb[KEY_MAX];
+		struct msg_disk d;
+		struct msg_stat ms;
+		MDB_val mk = {k.mv_size - 8, kb}, mv;
+
+		if (k.mv_size < 16 || memcmp(k.mv_data, prefix, 16))
+			break;
+		if (k.mv_size == 16 || k.mv_size > 16 + NAME_MAX_BYTES)
+			continue;
+		memcpy(kb, prefix + 8, 8);
+		memcpy(kb + 8, (char *)k.mv_data + 16, k.mv_size - 16);
+		if (mdb_get(txn, c->msgs, &mk, &mv) || mv.mv_size < sizeof(d))
+			continue;
+		memcpy(&d, mv.mv_data, sizeof(d));
+		ms.mtime_ns = d.mtime_ns;
+		ms.size = d.size;
+		if (fn(ctx, (const char *)k.mv_data + 16, k.mv_size - 16, &ms))
+			break;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc && rc != MDB_NOTFOUND ? fail("listing", rc) : 0;
 }
 
 /* Deletes every key of @dbi that begins with the @plen bytes at @prefix. */
@@ -845,21 +1286,29 @@ static int delete_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Builds "<sh><hash of cont><hash of msg><name>" for the atts database. */
+/* Builds "<ck><hash of msg><name>" for the atts database. */
 static int att_key(unsigned char *buf, uint64_t sh, const char *cont,
 		   const char *msg, const char *name, MDB_val *k)
 {
 	size_t n = strlen(name);
 
-	if (n > NAME_MAX_BYTES)
+	if (n > NAME_MAX_BYTES || strlen(cont) > NAME_MAX_BYTES)
 		return -ENAMETOOLONG;
-	put_be64(buf, sh);
-	put_be64(buf + 8, hash_bytes(cont, strlen(cont)));
-	put_be64(buf + 16, hash_bytes(msg, strlen(msg)));
-	memcpy(buf + 24, name, n);
+	put_be64(buf, cont_hash(sh, cont));
+	put_be64(buf + 8, hash_bytes(msg, strlen(msg)));
+	memcpy(buf + 16, name, n);
 	k->mv_data = buf;
-	k->mv_size = n + 24;
+	k->mv_size = n + 16;
 	return 0;
+}
+
+/* Builds the attdirs key of directory @dir of container @cont. */
+static int attdir_key(unsigned char *buf, uint64_t sh, const char *cont,
+		      const char *dir, MDB_val *k)
+{
+	if (strlen(cont) > NAME_MAX_BYTES)
+		return -ENAMETOOLONG;
+	return msg_key(buf, cont_hash(sh, cont), dir, k);
 }
 
 static int att_put(struct cache_txn *t, const MDB_val *k, const struct att *a,
@@ -906,7 +1355,7 @@ int cache_att_replace(struct cache_txn *t, uint64_t sh, const char *cont,
 	if (rc)
 		return rc;
 	/* Drop what an older version of the message had. */
-	rc = delete_prefix(t->txn, t->c->atts, kb, 24);
+	rc = delete_prefix(t->txn, t->c->atts, kb, 16);
 	if (rc)
 		return fail("removing attachments", rc);
 	for (size_t i = 0; i < n; i++) {
@@ -919,7 +1368,7 @@ int cache_att_replace(struct cache_txn *t, uint64_t sh, const char *cont,
 		if (rc)
 			return rc;
 	}
-	rc = msg_key(kb, sh, cont, dir, &k);
+	rc = attdir_key(kb, sh, cont, dir, &k);
 	if (rc)
 		return rc;
 	if (!n) {
@@ -959,22 +1408,65 @@ int cache_attdir_get(struct cache *c, uint64_t sh, const char *cont,
 {
 	struct attdir_out o = {msg, mtime_ns};
 	unsigned char kb[KEY_MAX];
-	MDB_val k;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc = attdir_key(kb, sh, cont, dir, &k);
 
-	return lookup(c, c->attdirs, msg_key(kb, sh, cont, dir, &k), &k,
-		      take_attdir, &o, "reading an attachments directory");
+	if (rc)
+		return key_missing(rc);
+	rc = read_begin(c, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_get(txn, c->attdirs, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		rc = -ENOENT;
+	else if (rc)
+		rc = fail("reading an attachments directory", rc);
+	else
+		rc = take_attdir(&v, &o);
+	/* Shared by the scopes that hold the chat: is its message here? */
+	if (!rc)
+		rc = held(txn, c, sh, get_be64(kb), msg);
+	mdb_txn_abort(txn);
+	return rc;
 }
 
 int cache_attdir_foreach(struct cache *c, uint64_t sh, const char *cont,
 			 cache_name_fn fn, void *ctx)
 {
 	unsigned char prefix[KEY_MAX];
-	MDB_val k;
-	int rc = msg_key(prefix, sh, cont, "", &k);
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc = attdir_key(prefix, sh, cont, "", &k);
 
 	if (rc)
 		return rc;
-	return walk_prefix(c, c->attdirs, prefix, 16, decode_mtime, fn, ctx);
+	rc = read_begin(c, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_cursor_open(txn, c->attdirs, &cur);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return fail("opening a cursor", rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char msg[NAME_MAX_BYTES + 1];
+		int64_t mtime;
+		struct attdir_out o = {msg, &mtime};
+
+		if (k.mv_size < 8 || memcmp(k.mv_data, prefix, 8))
+			break;
+		if (k.mv_size == 8 || take_attdir(&v, &o) ||
+		    held(txn, c, sh, get_be64(prefix), msg))
+			continue;
+		if (fn(ctx, (const char *)k.mv_data + 8, k.mv_size - 8, &mtime))
+			break;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc && rc != MDB_NOTFOUND ? fail("listing", rc) : 0;
 }
 
 /* Looks up attachment @name inside @txn. */
@@ -1122,7 +1614,7 @@ int cache_att_foreach(struct cache *c, uint64_t sh, const char *cont,
 
 	if (rc)
 		return rc;
-	return walk_prefix(c, c->atts, prefix, 24, decode_att, fn, ctx);
+	return walk_prefix(c, c->atts, prefix, 16, decode_att, fn, ctx);
 }
 
 int cache_names_replace(struct cache *c, uint64_t sh, char *const *readable,

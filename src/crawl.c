@@ -14,8 +14,10 @@
 #include "cache.h"
 #include "graph.h"
 #include "hash.h"
+#include "ingest.h"
 #include "log.h"
 #include "names.h"
+#include "page.h"
 #include "render.h"
 
 #define REFRESH_RETRY_NS (60LL * 1000000000)
@@ -158,179 +160,35 @@ static void hold_off(struct crawler *cr, const char *key)
 	pthread_mutex_unlock(&cr->lock);
 }
 
-/* A change waiting to be reported once its page is committed. */
-struct change {
-	char cont[NAME_MAX_BYTES + 1];
-	char msg[NAME_MAX_BYTES + 1];
-};
-
 /* Everything one scope walk carries from page to page. */
 struct scope_walk {
 	struct crawler *cr;
 	char kind;
 	const char *owner;
-	uint64_t sh;
-	int refresh; /* report changes; do not store resume links */
-	uint64_t stored;
-	unsigned skipped;
-	struct change *changes;
-	size_t nchanges, cap;
+	int refresh;
+	struct ingest in;
 };
 
-static int note_change(struct scope_walk *w, const char *cont, const char *msg)
-{
-	if (w->nchanges == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 16;
-		struct change *p = realloc(w->changes, cap * sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		w->changes = p;
-		w->cap = cap;
-	}
-	strcpy(w->changes[w->nchanges].cont, cont);
-	strcpy(w->changes[w->nchanges].msg, msg);
-	w->nchanges++;
-	return 0;
-}
-
-/* Tells the change callback what the last committed page changed. */
-static void report_changes(struct scope_walk *w)
-{
-	struct crawler *cr = w->cr;
-
-	for (size_t i = 0; cr->changed && i < w->nchanges; i++) {
-		struct change *c = &w->changes[i];
-
-		cr->changed(cr->changed_ctx, w->kind, w->owner, c->cont,
-			    c->msg[0] ? c->msg : NULL);
-	}
-	w->nchanges = 0;
-}
-
-/* Stores the attachment files of a message just stored as @name. */
-static int store_attachments(struct scope_walk *w, struct cache_txn *t,
-			     struct json_object *msg,
-			     const struct message_facts *f, const char *cont,
-			     const char *name, const char *bytes, size_t len,
-			     int is_new)
-{
-	char dir[NAME_MAX_BYTES + 1];
-	struct att *atts;
-	size_t n;
-	int rc = attach_extract(msg, &atts, &n);
-
-	if (rc)
-		return rc;
-	if (!n && is_new)
-		return 0;
-	if (f->id)
-		name_from_id(f->id, f->id_len, ".attachments", dir);
-	else
-		snprintf(dir, sizeof(dir), "%%noid-%016llx.attachments",
-			 (unsigned long long)hash_bytes(bytes, len));
-	rc = cache_att_replace(t, w->sh, cont, name, dir, atts, n, f->mtime_ns);
-	attach_free(atts, n);
-	return rc;
-}
-
-/* Stores one message of a page in @t and updates the scope record @r. */
-static int store_message(struct scope_walk *w, struct cache_txn *t,
-			 struct json_object *msg, struct scope_rec *r)
-{
-	char cont[NAME_MAX_BYTES + 1], name[NAME_MAX_BYTES + 1];
-	const char *cont_id = NULL;
-	struct message_facts f;
-	size_t len;
-	char *bytes;
-	int rc, new_cont;
-
-	if (render_message_facts(msg, w->kind, &f)) {
-		w->skipped++;
-		return 0;
-	}
-	bytes = render_json(msg, &len);
-	if (!bytes)
-		return -ENOMEM;
-	if (f.container) {
-		name_from_id(f.container, f.container_len, "", cont);
-		cont_id = f.container;
-	} else {
-		snprintf(cont, sizeof(cont), "%s",
-			 w->kind == 'u' ? "%nochat" : "%nochannel");
-	}
-	if (f.id)
-		name_from_id(f.id, f.id_len, ".json", name);
-	else
-		snprintf(name, sizeof(name), "%%noid-%016llx.json",
-			 (unsigned long long)hash_bytes(bytes, len));
-	rc = cache_msg_put(t, w->sh, cont, cont_id, name, f.mtime_ns, bytes,
-			   len, &new_cont);
-	if (rc > 0) {
-		int arc = store_attachments(w, t, msg, &f, cont, name, bytes,
-					    len, rc == 1);
-
-		if (arc)
-			rc = arc;
-	}
-	free(bytes);
-	if (rc < 0)
-		return rc;
-	if (rc == 1)
-		r->messages++;
-	if (new_cont)
-		r->containers++;
-	if (rc > 0 && f.mtime_ns > r->newest_ns)
-		r->newest_ns = f.mtime_ns;
-	w->stored += rc > 0;
-	if (rc > 0)
-		__atomic_add_fetch(&w->cr->stored, 1, __ATOMIC_RELAXED);
-	if (rc > 0 && w->refresh) {
-		rc = note_change(w, cont, name);
-		if (!rc && new_cont)
-			rc = note_change(w, cont, "");
-	}
-	return rc < 0 ? rc : 0;
-}
-
-/* Stores one page of a scope and the link after it in one write. */
-static int store_page(void *ctx, struct json_object *page, const char *next)
+/* Passes a stored change of a refresh on to the crawler's listener. */
+static void changed(void *ctx, const char *cont, const char *msg)
 {
 	struct scope_walk *w = ctx;
-	struct json_object *value;
-	struct cache_txn *t;
-	struct scope_rec r;
-	size_t n;
-	int rc;
 
-	if (w->cr->stopping)
+	if (w->cr->changed)
+		w->cr->changed(w->cr->changed_ctx, w->kind, w->owner, cont,
+			       msg);
+}
+
+/* Takes one page of a scope walk. */
+static int store_page(void *ctx, struct page *pg, const char *next)
+{
+	struct scope_walk *w = ctx;
+
+	if (w->cr->stopping) {
+		page_free(pg);
 		return -ECANCELED;
-	json_object_object_get_ex(page, "value", &value);
-	n = json_object_array_length(value);
-	rc = cache_write_begin(w->cr->cache, &t);
-	if (rc)
-		return rc;
-	rc = cache_scope_get_txn(t, w->kind, w->owner, &r);
-	for (size_t i = 0; !rc && i < n; i++)
-		rc = store_message(w, t, json_object_array_get_idx(value, i),
-				   &r);
-	if (!w->refresh) {
-		free(r.next_link);
-		r.next_link = (char *)next;
 	}
-	if (!rc)
-		rc = cache_scope_put(t, w->kind, w->owner, &r);
-	if (w->refresh)
-		free(r.next_link);
-	if (rc) {
-		cache_abort(t);
-		w->nchanges = 0;
-		return rc;
-	}
-	rc = cache_commit(t);
-	if (!rc)
-		report_changes(w);
-	return rc;
+	return ingest_page(&w->in, pg, next);
 }
 
 /* Updates the scope record: @complete marks a finished walk. */
@@ -420,10 +278,12 @@ static void describe(const struct crawl_job *j, char *buf, size_t n)
 /* Walks from @url (which it frees), storing every page. */
 static int walk(struct scope_walk *w, char *url, const char *what)
 {
-	int rc = graph_walk(w->cr->graph, url, what, store_page, w);
+	int rc = graph_walk_messages(w->cr->graph, url, what, store_page, w);
+	int frc = ingest_flush(&w->in);
 
+	/* Pages received before a failure are whole: they are kept. */
 	free(url);
-	return rc;
+	return rc ? rc : frc;
 }
 
 /* The first crawl of a scope, resumed from a stored link if there is one */
@@ -458,10 +318,7 @@ static int crawl_whole(struct crawl_job *j, struct scope_walk *w,
 static int run_scope(struct crawl_job *j)
 {
 	struct crawler *cr = j->cr;
-	struct scope_walk w = {.cr = cr,
-			       .kind = j->kind,
-			       .owner = j->owner,
-			       .sh = cache_scope_hash(j->kind, j->owner)};
+	struct scope_walk w = {.cr = cr, .kind = j->kind, .owner = j->owner};
 	char what[NAME_MAX_BYTES + 64];
 	struct scope_rec r;
 	char *url;
@@ -480,12 +337,15 @@ static int run_scope(struct crawl_job *j)
 		log_info("%s: not in the cache, and offline", what);
 		return -EIO;
 	}
-	if (r.flags & SCOPE_COMPLETE) {
+	w.refresh = (r.flags & SCOPE_COMPLETE) != 0;
+	ingest_init(&w.in, cr->cache, j->kind, j->owner, w.refresh, changed,
+		    &w);
+	w.in.progress = &cr->stored;
+	if (w.refresh) {
 		int64_t since = r.newest_ns < r.completed_ns ? r.newest_ns
 							     : r.completed_ns;
 
 		free(r.next_link);
-		w.refresh = 1;
 		rc = first_url(cr, j, since - cr->cfg.overlap_ns, &url);
 		if (!rc)
 			rc = walk(&w, url, what);
@@ -494,21 +354,21 @@ static int run_scope(struct crawl_job *j)
 	}
 	if (!rc)
 		rc = close_scope(&w, 1);
-	if (w.skipped)
+	if (w.in.skipped)
 		log_warning("%s: %u items were not message objects and were "
 			    "skipped",
-			    what, w.skipped);
+			    what, w.in.skipped);
 	if (!rc) {
 		log_info("%s: %s, %llu messages stored", what,
 			 w.refresh ? "refreshed" : "complete",
-			 (unsigned long long)w.stored);
-		if (w.refresh && w.stored && cr->changed)
+			 (unsigned long long)w.in.stored);
+		if (w.refresh && w.in.stored && cr->changed)
 			cr->changed(cr->changed_ctx, j->kind, j->owner, NULL,
 				    NULL);
 	} else if (w.refresh && rc != -ECANCELED) {
 		hold_off(cr, j->key);
 	}
-	free(w.changes);
+	ingest_done(&w.in);
 	return rc;
 }
 

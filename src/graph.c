@@ -370,13 +370,42 @@ static int accept_page(void *ctx, struct http_response *rs, struct failure *f)
 	return -EAGAIN;
 }
 
+/* Takes a 200 answer that is a whole Graph page of messages. */
+static int accept_messages(void *ctx, struct http_response *rs,
+			   struct failure *f)
+{
+	struct page **out = ctx;
+	int rc = rs->status == 200
+			 ? page_read_messages(rs->body, rs->len, PAGE_ANY, out)
+			 : -EINVAL;
+
+	if (!rc)
+		return 0;
+	if (rc == -ENOMEM)
+		return rc;
+	snprintf(f->message, sizeof(f->message),
+		 "the answer (HTTP %ld) is not a valid Graph page", rs->status);
+	return -EAGAIN;
+}
+
+/* One page of a walk, as a tree or read for storing. */
+struct walk_page {
+	struct json_object *tree;
+	struct page *msgs;
+};
+
 /* GETs one page of a walk; returns 0 with it in *@out, or -errno. */
 static int get_page(struct graph *g, CURL *h, const char *url, const char *what,
-		    struct json_object **out)
+		    int messages, struct walk_page *out)
 {
-	struct use u = {1, accept_page, out, NULL, NULL, 0};
-	int rc = request(g, h, url, what, &u);
+	struct use u = {1, accept_page, &out->tree, NULL, NULL, 0};
+	int rc;
 
+	if (messages) {
+		u.accept = accept_messages;
+		u.ctx = &out->msgs;
+	}
+	rc = request(g, h, url, what, &u);
 	return rc == -ENOENT ? -EIO : rc;
 }
 
@@ -517,8 +546,9 @@ out:
 	return rc;
 }
 
-int graph_walk(struct graph *g, const char *url, const char *what,
-	       graph_page_fn fn, void *ctx)
+/* Walks pages as trees (@fn) or read for storing (@mfn). */
+static int walk(struct graph *g, const char *url, const char *what,
+		graph_page_fn fn, graph_messages_fn mfn, void *ctx)
 {
 	CURL *h = new_handle(g);
 	char *cur = strdup(url);
@@ -529,20 +559,19 @@ int graph_walk(struct graph *g, const char *url, const char *what,
 	if (!h || !cur)
 		goto out;
 	for (;;) {
-		struct json_object *page = NULL;
+		struct walk_page pg = {NULL, NULL};
 		const char *next = NULL;
 
-		rc = get_page(g, h, cur, what, &page);
+		rc = get_page(g, h, cur, what, mfn != NULL, &pg);
 		if (rc)
 			break;
-		next = page_next_link(page);
+		next = pg.tree ? page_next_link(pg.tree) : pg.msgs->next;
 		if (next && !http_same_origin(next, g->base)) {
 			log_error("%s: Graph's next link leads away from %s; "
 				  "refusing to send the token there",
 				  what, g->base);
-			json_object_put(page);
 			rc = -EIO;
-			break;
+			goto drop;
 		}
 		if (next) {
 			uint64_t hv = hash_bytes(next, strlen(next));
@@ -563,27 +592,38 @@ int graph_walk(struct graph *g, const char *url, const char *what,
 				cap = cap ? cap * 2 : 64;
 				p = realloc(seen, cap * sizeof(*seen));
 				if (!p) {
-					json_object_put(page);
 					rc = -ENOMEM;
-					break;
+					goto drop;
 				}
 				seen = p;
 			}
 			if (next)
 				seen[nseen++] = hv;
 		}
-		rc = fn(ctx, page, next);
-		if (!rc && next) {
+		if (next) {
 			char *n = strdup(next);
 
 			free(cur);
 			cur = n;
-			if (!cur)
+			if (!cur) {
 				rc = -ENOMEM;
+				goto drop;
+			}
 		}
-		json_object_put(page);
+		if (pg.tree) {
+			rc = fn(ctx, pg.tree, next ? cur : NULL);
+			json_object_put(pg.tree);
+		} else {
+			/* The page is the callback's from here on. */
+			rc = mfn(ctx, pg.msgs, next ? cur : NULL);
+		}
 		if (rc || !next)
 			break;
+		continue;
+	drop:
+		json_object_put(pg.tree);
+		page_free(pg.msgs);
+		break;
 	}
 out:
 	free(seen);
@@ -591,6 +631,18 @@ out:
 	if (h)
 		curl_easy_cleanup(h);
 	return rc;
+}
+
+int graph_walk(struct graph *g, const char *url, const char *what,
+	       graph_page_fn fn, void *ctx)
+{
+	return walk(g, url, what, fn, NULL, ctx);
+}
+
+int graph_walk_messages(struct graph *g, const char *url, const char *what,
+			graph_messages_fn fn, void *ctx)
+{
+	return walk(g, url, what, NULL, fn, ctx);
 }
 
 /* What a HEAD answer says of the bytes. */

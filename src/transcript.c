@@ -102,14 +102,41 @@ static uint64_t cont_hash(char kind, const char *owner, const char *cont)
 	return hash_final(hash_update(h, cont, strlen(cont) + 1));
 }
 
+/*
+ * What a container holds now, as far as its transcript shows: its messages'
+ * names and modification times, summed up.  A chat shared by several
+ * scopes is stored once, so a message may change through another scope's
+ * crawl: the messages, not the scope's container record, say when.
+ */
+struct cont_state {
+	uint64_t messages;
+	int64_t newest_ns;
+	uint64_t digest;
+};
+
+static int add_state(void *ctx, const char *name, size_t len, const void *rec)
+{
+	struct cont_state *s = ctx;
+	const struct msg_stat *ms = rec;
+	uint64_t h = hash_update(HASH_SEED, name, len);
+
+	h = hash_update(h, &ms->mtime_ns, sizeof(ms->mtime_ns));
+	s->digest += hash_final(h); /* in any order */
+	s->messages++;
+	if (ms->mtime_ns > s->newest_ns)
+		s->newest_ns = ms->mtime_ns;
+	return 0;
+}
+
 static char *file_path(struct transcripts *tr, uint64_t h,
-		       const struct cont_rec *r, int fmt)
+		       const struct cont_state *st, int fmt)
 {
 	char *path;
 
-	if (asprintf(&path, "%s/%016llx-%016llx-%llu%s", tr->dir,
-		     (unsigned long long)h, (unsigned long long)r->newest_ns,
-		     (unsigned long long)r->messages, suffix[fmt]) < 0)
+	if (asprintf(&path, "%s/%016llx-%016llx-%llu-%016llx%s", tr->dir,
+		     (unsigned long long)h, (unsigned long long)st->newest_ns,
+		     (unsigned long long)st->messages,
+		     (unsigned long long)st->digest, suffix[fmt]) < 0)
 		return NULL;
 	return path;
 }
@@ -633,11 +660,14 @@ int transcript_get(struct transcripts *tr, char kind, const char *owner,
 		   struct transcript_info *info, int *fd)
 {
 	uint64_t h = cont_hash(kind, owner, cont);
+	uint64_t sh = cache_scope_hash(kind, owner);
 	char *paths[2] = {NULL, NULL};
-	struct cont_rec r;
-	int rc = cache_cont_get(tr->cache, cache_scope_hash(kind, owner), cont,
-				&r);
+	struct cont_state r = {0};
+	struct cont_rec cr;
+	int rc = cache_cont_get(tr->cache, sh, cont, &cr);
 
+	if (!rc)
+		rc = cache_msg_foreach(tr->cache, sh, cont, add_state, &r);
 	if (rc)
 		return rc;
 	for (int k = 0; k < 2; k++)

@@ -588,6 +588,12 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 		cache_att_rec_free(&ar);
 		return rc;
 	case NODE_TR_FILE:
+		/*
+		 * Never cached by the kernel: a chat shared with other scopes
+		 * changes through their refreshes too, and the size must be
+		 * the one read.  Checking costs a walk of the chat's records.
+		 */
+		*settled = 0;
 		rc = ensure_scope(t, p, cancel, arg);
 		if (!rc)
 			rc = transcript_stat(t, p, st, NULL);
@@ -1125,7 +1131,7 @@ ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 		free(owner_gid);
 		free(meta);
 	} else if (p->type == NODE_MSG) {
-		rc = cache_msg_read(t->cache, sh, p->cont, p->msg, &data, &len);
+		rc = cache_msg_json(t->cache, sh, p->cont, p->msg, &data, &len);
 		if (rc)
 			return rc;
 		m = json_tokener_parse(data);

@@ -1,7 +1,8 @@
 /*
  * fuzz_render.c - any JSON value rendered to a message file must parse back
- * and render to the same bytes; any string must be safe to give the date
- * parser.
+ * and render to the same bytes, and the compact form the cache keeps must
+ * render to exactly those bytes; any string must be safe to give the date
+ * parser and to the pretty printer.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *in, *back;
 	int64_t ns;
-	size_t len, len2;
-	char *out, *again;
+	size_t len, len2, clen;
+	char *out, *again, *compact;
 
 	if (!text || !tok) {
 		free(text);
@@ -26,6 +27,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	render_parse_time(text, &ns);
+	/* Any bytes: exactly render_pretty_len() of them written. */
+	len = render_pretty_len(text, size);
+	out = malloc(len + 1);
+	if (out) {
+		out[len] = 'X';
+		render_pretty(text, size, out, len);
+		if (out[len] != 'X' || out[len - 1] != '\n')
+			abort();
+		free(out);
+	}
 	/* What page_parse() accepts: strict JSON. */
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	in = json_tokener_parse_ex(tok, text, (int)size);
@@ -40,6 +51,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	out = render_json(in, &len);
 	if (!out || strlen(out) != len || out[len - 1] != '\n')
 		abort();
+	/* The compact form renders to the very same bytes. */
+	compact = render_compact(in, &clen);
+	if (!compact || render_pretty_len(compact, clen) != len)
+		abort();
+	again = malloc(len);
+	if (!again)
+		abort();
+	render_pretty(compact, clen, again, len);
+	if (memcmp(again, out, len))
+		abort();
+	free(again);
+	free(compact);
 	back = json_tokener_parse(out);
 	if (!back)
 		abort();

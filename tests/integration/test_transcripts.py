@@ -386,7 +386,7 @@ class HostileTest(h.TreeCase):
                     os.pread(fd, 4096, 4096 if len(old) > 8192 else 0)
                 self.assertEqual(cm.exception.errno, errno.ESTALE, path)
                 new = read(path)
-                self.assertNotEqual(new, old, path)
+                self.assertTrue(new != old, path)
                 self.assertEqual(os.stat(path).st_size, len(new), path)
                 self.assertIn(b'Changed words', new, path)
                 self.assertEqual(read(path), new, path)
@@ -395,3 +395,31 @@ class HostileTest(h.TreeCase):
             self.assertEqual(os.pread(fd, 1 << 20, 0), old)
             for fd, _ in olds.values():
                 os.close(fd)
+
+    def test_shared_chat_changed_through_another_member(self):
+        """A group chat is stored once for all its members: an edit that
+        one member's refresh brings in shows in the other's transcript at
+        once, with an exact size."""
+        exp = self.emu.expected()
+        mine = set(f.group_chat_ids(exp.user_scope(self.uid)))
+        other = [u for u in exp.users[1:]
+                 if mine & set(f.group_chat_ids(exp.user_scope(u)))][0]
+        chat = sorted(mine & set(f.group_chat_ids(exp.user_scope(other))))[0]
+        victim = [m for c, m in f.plain_messages(exp.user_scope(other))
+                  if c == chat][0]
+        with h.Mount(self.emu, ['refresh=0']) as m:
+            text = m.path('transcripts', 'users', h.fs_name(self.uid),
+                          h.fs_name(chat) + '.txt')
+            before = read(text)
+            os.listdir(m.path('users', h.fs_name(other), 'chats'))
+            self.emu.edit_message(chat, victim['id'],
+                                  '<p>%s</p>' % ('Shared edit ' * 40))
+            r = subprocess.run([h.TEAMSFS_BIN, 'refresh',
+                                m.path('users', h.fs_name(other), 'chats')],
+                               capture_output=True, text=True, timeout=60,
+                               env=h.child_env())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            after = read(text)
+            self.assertTrue(after != before, 'transcript unchanged')
+            self.assertIn(b'Shared edit', after)
+            self.assertEqual(os.stat(text).st_size, len(after))

@@ -89,10 +89,69 @@ static void test_render(void)
 	free(out);
 }
 
+/* The pretty bytes made from the compact form are render_json()'s. */
+static void check_pretty(const char *text)
+{
+	struct json_object *o = json_tokener_parse(text);
+	size_t len, clen;
+	char *want, *compact, *got;
+
+	CHECK(o != NULL);
+	if (!o)
+		return;
+	want = render_json(o, &len);
+	compact = render_compact(o, &clen);
+	CHECK(want && compact && strlen(compact) == clen);
+	CHECK(render_pretty_len(compact, clen) == len);
+	got = malloc(len + 1);
+	CHECK(render_pretty(compact, clen, got, len) == len);
+	got[len] = '\0';
+	if (strcmp(got, want))
+		fprintf(stderr, "pretty of %s:\n%s\nwant:\n%s\n", compact, got,
+			want);
+	CHECK(!strcmp(got, want));
+	free(got);
+	free(compact);
+	free(want);
+	json_object_put(o);
+}
+
+static void test_pretty(void)
+{
+	static const char *const cases[] = {
+		"{}",
+		"[]",
+		"3",
+		"\"a,b:{c}[d]\\\"e\"",
+		"{\"a\":{},\"b\":[],\"c\":[{}],\"d\":[[]],\"e\":[1,[2,{}]]}",
+		"{\"k{\":\"v}\",\"k,\":\"v:\\\\\",\"q\\\"\":null}",
+		"{\"a\":{\"b\":{\"c\":{\"d\":[true,false,null,-1.5e3]}}}}",
+		"{\"body\":{\"content\":\"<a href=\\\"https:\\/\\/x\\\">"
+		"caf\u00e9 \\n\\t \\u0001\"}}",
+		"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"deep\"]]]]]]]]]]]]]]]]]]]]]]]"
+		"]]]]]]]]",
+	};
+	/* Compact text that is not JSON still gets exactly its length. */
+	static const char *const junk[] = {"}}]]", "\"open", "{\"a\\", ",:,:"};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_pretty(cases[i]);
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		size_t n = render_pretty_len(junk[i], strlen(junk[i]));
+		char *out = malloc(n + 1);
+
+		out[n] = 'X';
+		render_pretty(junk[i], strlen(junk[i]), out, n);
+		CHECK(out[n] == 'X' && out[n - 1] == '\n');
+		free(out);
+	}
+}
+
 int main(void)
 {
 	test_times();
 	test_facts();
 	test_render();
+	test_pretty();
 	return CHECK_DONE();
 }
