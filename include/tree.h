@@ -128,7 +128,8 @@ void tree_close(struct tree_file *f);
 /*
  * Copies extended attribute @name of @p into @buf of @size (0: just say the
  * length), or with @name NULL the NUL-separated list of names.  Returns the
- * length, -ENODATA, -ERANGE or -errno.
+ * length, -ENODATA (a user.* name @p does not have), -EOPNOTSUPP (a name
+ * outside the user namespace: security labels, ACLs), -ERANGE or -errno.
  */
 ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 		   char *buf, size_t size);

@@ -933,7 +933,13 @@ ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 	char *data;
 	int rc = 0;
 
-	/* ls -l asks every file for ACLs and labels: answer those at once. */
+	/*
+	 * Only the user namespace is supported.  ls -l asks every file for its
+	 * security label and ACL; EOPNOTSUPP (not ENODATA) for those makes it
+	 * stop asking for the rest of the file system.
+	 */
+	if (name && strncmp(name, "user.", 5))
+		return -EOPNOTSUPP;
 	if (name && strncmp(name, "user.teamsfs.", 13))
 		return -ENODATA;
 	if (p->type == NODE_OWNER && !fixed_for(t, p->kind)) {
