@@ -240,8 +240,9 @@ static int owner_id(struct tree *t, char kind, const char *name, char **id,
 	rc = cache_list_get(t->cache, kind, name, &e);
 	if (rc)
 		return rc;
-	free(e.display);
 	*id = e.id;
+	e.id = NULL;
+	cache_list_entry_free(&e);
 	return 0;
 }
 
