@@ -37,13 +37,6 @@ struct graph;
 struct opts;
 struct tree;
 
-/* The names that say which node a path is (unused ones are NULL). */
-struct path {
-	enum node_type type;
-	char kind;
-	const char *owner, *cont, *msg, *att;
-};
-
 /* One entry of a directory listing. */
 struct listing_entry {
 	uint32_t name_off; /* into listing.names */
@@ -66,9 +59,6 @@ int tree_new(struct cache *c, struct crawler *cr, struct fetcher *fe,
 	     struct tree **out);
 
 void tree_free(struct tree *t);
-
-/* Fills @p with the path of node @n. */
-void tree_path_of(const struct node *n, struct path *p);
 
 /*
  * Fills @child with the path of entry @name of directory @dir (pointing

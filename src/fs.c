@@ -3,12 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "control.h"
 #include "crawl.h"
+#include "log.h"
 #include "names.h"
 #include "nodes.h"
 #include "opts.h"
@@ -19,6 +21,8 @@ struct fs {
 	struct crawler *crawler;
 	const struct opts *opts;
 	struct fuse_session *se; /* for cache invalidations; may be NULL */
+	pthread_t evictor;
+	int evicting; /* the evictor thread runs */
 };
 
 /* Lets a waiting request stop when its caller is interrupted (Ctrl-C). */
@@ -38,7 +42,7 @@ int fs_new(struct tree *t, struct crawler *cr, const struct opts *o,
 	fs->tree = t;
 	fs->crawler = cr;
 	fs->opts = o;
-	rc = nodes_init();
+	rc = nodes_init(o->max_inodes);
 	if (rc) {
 		free(fs);
 		return rc;
@@ -60,17 +64,14 @@ static double timeout(struct fs *fs)
 	return fs->opts->timeout;
 }
 
-/* Finds node @ino and its path, or replies ESTALE and returns NULL. */
-static struct node *node_or_stale(fuse_req_t req, fuse_ino_t ino,
-				  struct path *p)
+/* Finds the path of node @ino, or replies ESTALE and returns 0. */
+static int node_or_stale(fuse_req_t req, fuse_ino_t ino, struct path *p)
 {
-	struct node *n = nodes_get(ino);
-
-	if (!n)
+	if (nodes_get(ino, p)) {
 		fuse_reply_err(req, ESTALE);
-	else
-		tree_path_of(n, p);
-	return n;
+		return 0;
+	}
+	return 1;
 }
 
 /* Attributes that will change by themselves (crawls) are not cached. */
@@ -84,7 +85,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = fuse_req_userdata(req);
 	struct fuse_entry_param e;
 	struct path dir, c;
-	struct node *n;
+	uint64_t n;
 	int rc, settled;
 
 	if (!node_or_stale(req, parent, &dir))
@@ -98,17 +99,17 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	n = nodes_ref(c.type, c.kind, c.owner, c.cont, c.msg, c.att);
+	n = nodes_ref(&c);
 	if (!n) {
 		fuse_reply_err(req, EIO);
 		return;
 	}
-	e.ino = n->ino;
+	e.ino = n;
 	e.generation = 1;
 	e.entry_timeout = timeout(fs);
 	e.attr_timeout = attr_timeout(fs, settled);
 	if (fuse_reply_entry(req, &e))
-		nodes_forget(n->ino, 1);
+		nodes_forget(n, 1);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -168,7 +169,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	fi->fh = (uint64_t)(uintptr_t)l;
 	fi->cache_readdir = 1;
+	nodes_open(ino);
 	if (fuse_reply_open(req, fi)) {
+		nodes_close(ino);
 		tree_listing_free(l);
 		free(l);
 	}
@@ -228,8 +231,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 						     (off_t)i + 1);
 		if (len > size - used)
 			break;
-		if (e.ino &&
-		    !nodes_ref(c.type, c.kind, c.owner, c.cont, c.msg, c.att))
+		if (e.ino && !nodes_ref(&c))
 			break; /* the kernel must not keep it without a node */
 		used += len;
 	}
@@ -254,7 +256,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
 
-	(void)ino;
+	nodes_close(ino);
 	tree_listing_free(l);
 	free(l);
 	fuse_reply_err(req, 0);
@@ -288,7 +290,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)(uintptr_t)f;
 	fi->keep_cache = 1;
 	fi->noflush = 1; /* nothing to flush: spare close() a round trip */
+	nodes_open(ino);
 	if (fuse_reply_open(req, fi)) {
+		nodes_close(ino);
 		tree_close(f);
 		free(f);
 	}
@@ -329,7 +333,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 {
 	struct tree_file *f = (struct tree_file *)(uintptr_t)fi->fh;
 
-	(void)ino;
+	nodes_close(ino);
 	tree_close(f);
 	free(f);
 	fuse_reply_err(req, 0);
@@ -442,7 +446,7 @@ static void forget_cached(struct fs *fs, const struct path *p)
 {
 	uint64_t ino = tree_ino(p);
 
-	if (nodes_get(ino))
+	if (nodes_known(ino))
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
@@ -452,7 +456,7 @@ static void forget_entry(struct fs *fs, const struct path *dir,
 {
 	uint64_t ino = tree_ino(dir);
 
-	if (nodes_get(ino))
+	if (nodes_known(ino))
 		fuse_lowlevel_notify_inval_entry(fs->se, ino, name,
 						 strlen(name));
 }
@@ -485,10 +489,43 @@ static void on_change(void *ctx, char kind, const char *owner, const char *cont,
 	}
 }
 
+/*
+ * Asks the kernel to drop the leaf entries that nodes.c names beyond its
+ * limit; the kernel's FORGETs then free their nodes.  This runs on a thread
+ * of its own, holding no lock: the kernel takes the directory's lock for an
+ * invalidation, and requests in that directory must be able to finish
+ * meanwhile.
+ */
+static void *evict_loop(void *arg)
+{
+	struct fs *fs = arg;
+	struct node_victim v[64];
+	size_t n;
+
+	while ((n = nodes_victims(v, sizeof(v) / sizeof(v[0]))))
+		for (size_t i = 0; i < n; i++)
+			fuse_lowlevel_notify_inval_entry(fs->se, v[i].parent,
+							 v[i].name,
+							 strlen(v[i].name));
+	return NULL;
+}
+
 void fs_set_session(struct fs *fs, struct fuse_session *se)
 {
+	if (!se && fs->evicting) {
+		nodes_stop_victims();
+		pthread_join(fs->evictor, NULL);
+		fs->evicting = 0;
+	}
 	fs->se = se;
 	crawler_on_change(fs->crawler, on_change, fs);
+	if (se && fs->opts->max_inodes && !fs->evicting) {
+		fs->evicting =
+			!pthread_create(&fs->evictor, NULL, evict_loop, fs);
+		if (!fs->evicting)
+			log_warning("cannot start the thread that keeps the "
+				    "inode table within max_inodes");
+	}
 }
 
 /* Everything that would change the tree. */

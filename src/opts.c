@@ -40,6 +40,7 @@ static const struct fuse_opt spec[] = {
 	OPT("refresh_overlap=%s", overlap),
 	OPT("offline", offline),
 	OPT("no_xattrs", no_xattrs),
+	OPT("max_inodes=%u", max_inodes),
 	OPT("attachments=%s", attachments),
 	OPT("attachment_cache_max=%s", att_cache_max),
 	OPT("timeout=%lf", timeout),
@@ -88,6 +89,9 @@ static const char usage[] =
 	"                          (default 60)\n"
 	"  offline                 serve the cache only, no network\n"
 	"  no_xattrs               no extended attributes (no user.teamsfs.*)\n"
+	"  max_inodes=N            message and attachment inodes the kernel\n"
+	"                          may keep before the least recently used\n"
+	"                          are dropped (default 262144; 0: no limit)\n"
 	"  attachments=files|links attachments as files fetched on read\n"
 	"                          (default), or as .url links that fetch\n"
 	"                          nothing\n"
@@ -343,6 +347,7 @@ int opts_parse(int argc, char **argv, enum opts_mode mode, struct opts *o)
 	o->max_conns = 8;
 	o->stall = 30;
 	o->timeout = 60.0;
+	o->max_inodes = OPTS_MAX_INODES;
 	o->args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	if (fuse_opt_parse(&o->args, o, spec, on_arg) == -1 || ps.bad)
 		goto out;

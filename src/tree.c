@@ -122,14 +122,9 @@ void tree_free(struct tree *t)
 	free(t);
 }
 
-void tree_path_of(const struct node *n, struct path *p)
-{
-	*p = (struct path){n->type, n->kind, n->owner, n->cont, n->msg, n->att};
-}
-
 uint64_t tree_ino(const struct path *p)
 {
-	return nodes_ino(p->type, p->kind, p->owner, p->cont, p->msg, p->att);
+	return nodes_ino(p);
 }
 
 static const char *scope_dir(char kind)
