@@ -37,10 +37,17 @@ struct graph;
 struct opts;
 struct tree;
 
-/* One entry of a directory listing. */
+/*
+ * One entry of a directory listing: the attributes that are not the same
+ * for every file (a third of a struct stat: a listing of a large chat is
+ * held while the directory is open).
+ */
 struct listing_entry {
+	uint64_t ino; /* 0: attributes unknown without a call */
+	uint64_t size;
+	int64_t mtime_ns, ctime_ns;
+	uint32_t mode, nlink;
 	uint32_t name_off; /* into listing.names */
-	struct stat st;	   /* st_ino 0: attributes unknown without a call */
 };
 
 struct listing {
@@ -86,6 +93,10 @@ int tree_list(struct tree *t, const struct path *p, struct listing *l,
 	      jobs_cancel_fn cancel, void *arg);
 
 void tree_listing_free(struct listing *l);
+
+/* Fills @st with the attributes of listing entry @e. */
+void tree_listing_stat(const struct tree *t, const struct listing_entry *e,
+		       struct stat *st);
 
 /*
  * Refreshes what @p lies in and waits: its scope (also through /by-name),

@@ -207,13 +207,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			e.attr.st_mode = S_IFDIR;
 		} else {
 			name = l->names + l->ents[i - 2].name_off;
-			e.attr = l->ents[i - 2].st;
+			tree_listing_stat(fs->tree, &l->ents[i - 2], &e.attr);
 			tree_child(&dir, name, &c);
 			if (!e.attr.st_ino)
 				e.attr.st_ino = tree_ino(&c);
 			/* Without attributes the kernel will look it up. */
-			if (plus && l->ents[i - 2].st.st_ino &&
-			    l->ents[i - 2].st.st_nlink) {
+			if (plus && l->ents[i - 2].ino &&
+			    l->ents[i - 2].nlink) {
 				e.ino = e.attr.st_ino;
 				e.generation = 1;
 				e.entry_timeout = timeout(fs);

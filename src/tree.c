@@ -265,7 +265,12 @@ static void set_time(struct timespec *ts, int64_t ns)
 	}
 }
 
-static void fill(struct tree *t, struct stat *st, uint64_t ino, int dir,
+static int64_t time_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static void fill(const struct tree *t, struct stat *st, uint64_t ino, int dir,
 		 nlink_t nlink, uint64_t size, int64_t mtime_ns)
 {
 	memset(st, 0, sizeof(*st));
@@ -559,8 +564,15 @@ static int listing_add(struct listing *l, const char *name, size_t len,
 	}
 	memcpy(l->names + l->names_len, name, len);
 	l->names[l->names_len + len] = '\0';
-	l->ents[l->n].name_off = (uint32_t)l->names_len;
-	l->ents[l->n].st = *st;
+	l->ents[l->n] = (struct listing_entry){
+		.ino = st->st_ino,
+		.size = (uint64_t)st->st_size,
+		.mtime_ns = time_ns(&st->st_mtim),
+		.ctime_ns = time_ns(&st->st_ctim),
+		.mode = st->st_mode,
+		.nlink = (uint32_t)st->st_nlink,
+		.name_off = (uint32_t)l->names_len,
+	};
 	l->n++;
 	l->names_len += len + 1;
 	return 0;
@@ -571,6 +583,19 @@ void tree_listing_free(struct listing *l)
 	free(l->ents);
 	free(l->names);
 	memset(l, 0, sizeof(*l));
+}
+
+void tree_listing_stat(const struct tree *t, const struct listing_entry *e,
+		       struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!e->ino) {
+		st->st_mode = e->mode;
+		return;
+	}
+	fill(t, st, e->ino, 0, e->nlink, e->size, e->mtime_ns);
+	st->st_mode = e->mode;
+	set_time(&st->st_ctim, e->ctime_ns);
 }
 
 /* Carries a cache walk into a listing. */
