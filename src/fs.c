@@ -51,10 +51,20 @@ int fs_new(struct tree *t, struct crawler *cr, const struct opts *o,
 	return 0;
 }
 
+static void stop_evictor(struct fs *fs)
+{
+	if (fs->evicting) {
+		nodes_stop_victims();
+		pthread_join(fs->evictor, NULL);
+		fs->evicting = 0;
+	}
+}
+
 void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
+	stop_evictor(fs); /* when the mount failed after fs_set_session() */
 	nodes_destroy();
 	free(fs);
 }
@@ -512,11 +522,8 @@ static void *evict_loop(void *arg)
 
 void fs_set_session(struct fs *fs, struct fuse_session *se)
 {
-	if (!se && fs->evicting) {
-		nodes_stop_victims();
-		pthread_join(fs->evictor, NULL);
-		fs->evicting = 0;
-	}
+	if (!se)
+		stop_evictor(fs);
 	fs->se = se;
 	crawler_on_change(fs->crawler, on_change, fs);
 	if (se && fs->opts->max_inodes && !fs->evicting) {
