@@ -24,11 +24,14 @@ struct fs;
 int fs_new(struct tree *t, struct crawler *cr, const struct opts *o,
 	   struct fs **out);
 
+/* Stops the fs's thread, if running, and frees it with the inode table. */
 void fs_free(struct fs *fs);
 
 /*
  * Tells the fs its session, so that what a refresh changes can be dropped
- * from the kernel's caches.
+ * from the kernel's caches, and starts the thread that keeps the inode
+ * table within max_inodes (nodes.h).  NULL, before the session goes away,
+ * stops that thread.
  */
 void fs_set_session(struct fs *fs, struct fuse_session *se);
 

@@ -7,6 +7,13 @@
 
 #include <fuse_lowlevel.h>
 
+/*
+ * Default max_inodes: ~100 bytes of teamsfs's memory a node (and ~1 KiB of
+ * the kernel's), and more than the largest directory a listing should find
+ * warm (a chat of 100,000 messages).
+ */
+#define OPTS_MAX_INODES 262144
+
 struct opts {
 	char *tenant;
 	char *client_id;
@@ -27,10 +34,11 @@ struct opts {
 	long long refresh_ns; /* parsed; 0: never refresh */
 	long long overlap_ns;
 	int offline;
-	int no_xattrs;		   /* leave xattrs to the kernel: none */
-	int no_transcripts;	   /* no /transcripts, no links to it */
-	char *attachments;	   /* "files" (default) or "links" */
-	char *att_cache_max;	   /* as given */
+	int no_xattrs;	     /* leave xattrs to the kernel: none */
+	int no_transcripts;  /* no /transcripts, no links to it */
+	unsigned max_inodes; /* leaf inodes the kernel may keep; 0: no limit */
+	char *attachments;   /* "files" (default) or "links" */
+	char *att_cache_max; /* as given */
 	long long att_cache_bytes; /* parsed */
 	double timeout; /* kernel entry and attribute timeout, seconds */
 

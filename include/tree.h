@@ -40,17 +40,17 @@ struct opts;
 struct transcripts;
 struct tree;
 
-/* The names that say which node a path is (unused ones are NULL). */
-struct path {
-	enum node_type type;
-	char kind;
-	const char *owner, *cont, *msg, *att;
-};
-
-/* One entry of a directory listing. */
+/*
+ * One entry of a directory listing: the attributes that are not the same
+ * for every file (a third of a struct stat: a listing of a large chat is
+ * held while the directory is open).
+ */
 struct listing_entry {
+	uint64_t ino; /* 0: attributes unknown without a call */
+	uint64_t size;
+	int64_t mtime_ns, ctime_ns;
+	uint32_t mode, nlink;
 	uint32_t name_off; /* into listing.names */
-	struct stat st;	   /* st_ino 0: attributes unknown without a call */
 };
 
 struct listing {
@@ -69,9 +69,6 @@ int tree_new(struct cache *c, struct crawler *cr, struct fetcher *fe,
 	     const struct opts *o, struct tree **out);
 
 void tree_free(struct tree *t);
-
-/* Fills @p with the path of node @n. */
-void tree_path_of(const struct node *n, struct path *p);
 
 /*
  * Fills @child with the path of entry @name of directory @dir (pointing
@@ -99,6 +96,10 @@ int tree_list(struct tree *t, const struct path *p, struct listing *l,
 	      jobs_cancel_fn cancel, void *arg);
 
 void tree_listing_free(struct listing *l);
+
+/* Fills @st with the attributes of listing entry @e. */
+void tree_listing_stat(const struct tree *t, const struct listing_entry *e,
+		       struct stat *st);
 
 /*
  * Refreshes what @p lies in and waits: its scope (also through /by-name),
@@ -149,7 +150,8 @@ int tree_file_current(struct tree *t, const struct path *p,
 /*
  * Copies extended attribute @name of @p into @buf of @size (0: just say the
  * length), or with @name NULL the NUL-separated list of names.  Returns the
- * length, -ENODATA, -ERANGE or -errno.
+ * length, -ENODATA (a user.* name @p does not have), -EOPNOTSUPP (a name
+ * outside the user namespace: security labels, ACLs), -ERANGE or -errno.
  */
 ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 		   char *buf, size_t size);

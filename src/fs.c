@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "control.h"
 #include "crawl.h"
+#include "log.h"
 #include "names.h"
 #include "nodes.h"
 #include "opts.h"
@@ -21,6 +23,8 @@ struct fs {
 	const struct opts *opts;
 	struct fuse_session *se; /* for cache invalidations; may be NULL */
 	uint64_t changes;	 /* changes a refresh made, counted */
+	pthread_t evictor;
+	int evicting; /* the evictor thread runs */
 };
 
 /* Lets a waiting request stop when its caller is interrupted (Ctrl-C). */
@@ -40,7 +44,7 @@ int fs_new(struct tree *t, struct crawler *cr, const struct opts *o,
 	fs->tree = t;
 	fs->crawler = cr;
 	fs->opts = o;
-	rc = nodes_init();
+	rc = nodes_init(o->max_inodes);
 	if (rc) {
 		free(fs);
 		return rc;
@@ -49,10 +53,20 @@ int fs_new(struct tree *t, struct crawler *cr, const struct opts *o,
 	return 0;
 }
 
+static void stop_evictor(struct fs *fs)
+{
+	if (fs->evicting) {
+		nodes_stop_victims();
+		pthread_join(fs->evictor, NULL);
+		fs->evicting = 0;
+	}
+}
+
 void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
+	stop_evictor(fs); /* when the mount failed after fs_set_session() */
 	nodes_destroy();
 	free(fs);
 }
@@ -62,17 +76,14 @@ static double timeout(struct fs *fs)
 	return fs->opts->timeout;
 }
 
-/* Finds node @ino and its path, or replies ESTALE and returns NULL. */
-static struct node *node_or_stale(fuse_req_t req, fuse_ino_t ino,
-				  struct path *p)
+/* Finds the path of node @ino, or replies ESTALE and returns 0. */
+static int node_or_stale(fuse_req_t req, fuse_ino_t ino, struct path *p)
 {
-	struct node *n = nodes_get(ino);
-
-	if (!n)
+	if (nodes_get(ino, p)) {
 		fuse_reply_err(req, ESTALE);
-	else
-		tree_path_of(n, p);
-	return n;
+		return 0;
+	}
+	return 1;
 }
 
 /* Attributes that will change by themselves (crawls) are not cached. */
@@ -86,7 +97,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = fuse_req_userdata(req);
 	struct fuse_entry_param e;
 	struct path dir, c;
-	struct node *n;
+	uint64_t n;
 	int rc, settled;
 
 	if (!node_or_stale(req, parent, &dir))
@@ -100,17 +111,17 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	n = nodes_ref(c.type, c.kind, c.owner, c.cont, c.msg, c.att);
+	n = nodes_ref(&c);
 	if (!n) {
 		fuse_reply_err(req, EIO);
 		return;
 	}
-	e.ino = n->ino;
+	e.ino = n;
 	e.generation = 1;
 	e.entry_timeout = timeout(fs);
 	e.attr_timeout = attr_timeout(fs, settled);
 	if (fuse_reply_entry(req, &e))
-		nodes_forget(n->ino, 1);
+		nodes_forget(n, 1);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -171,7 +182,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	fi->fh = (uint64_t)(uintptr_t)l;
 	/* A /by-name chat list grows transcript links as scopes are crawled */
 	fi->cache_readdir = p.type != NODE_BN_OWNER;
+	nodes_open(ino);
 	if (fuse_reply_open(req, fi)) {
+		nodes_close(ino);
 		tree_listing_free(l);
 		free(l);
 	}
@@ -207,13 +220,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			e.attr.st_mode = S_IFDIR;
 		} else {
 			name = l->names + l->ents[i - 2].name_off;
-			e.attr = l->ents[i - 2].st;
+			tree_listing_stat(fs->tree, &l->ents[i - 2], &e.attr);
 			tree_child(&dir, name, &c);
 			if (!e.attr.st_ino)
 				e.attr.st_ino = tree_ino(&c);
 			/* Without attributes the kernel will look it up. */
-			if (plus && l->ents[i - 2].st.st_ino &&
-			    l->ents[i - 2].st.st_nlink) {
+			if (plus && l->ents[i - 2].ino &&
+			    l->ents[i - 2].nlink) {
 				e.ino = e.attr.st_ino;
 				e.generation = 1;
 				e.entry_timeout = timeout(fs);
@@ -232,8 +245,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 						     (off_t)i + 1);
 		if (len > size - used)
 			break;
-		if (e.ino &&
-		    !nodes_ref(c.type, c.kind, c.owner, c.cont, c.msg, c.att))
+		if (e.ino && !nodes_ref(&c))
 			break; /* the kernel must not keep it without a node */
 		used += len;
 	}
@@ -258,7 +270,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
 
-	(void)ino;
+	nodes_close(ino);
 	tree_listing_free(l);
 	free(l);
 	fuse_reply_err(req, 0);
@@ -295,7 +307,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)(uintptr_t)f;
 	fi->keep_cache = 1;
 	fi->noflush = 1; /* nothing to flush: spare close() a round trip */
+	nodes_open(ino);
 	if (fuse_reply_open(req, fi)) {
+		nodes_close(ino);
 		tree_close(f);
 		free(f);
 	}
@@ -312,15 +326,12 @@ static int still_current(fuse_req_t req, fuse_ino_t ino, struct tree_file *f)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	uint64_t gen = __atomic_load_n(&fs->changes, __ATOMIC_ACQUIRE);
-	struct node *n;
 	struct path p;
 
 	if (!f->changes || gen == __atomic_load_n(&f->gen, __ATOMIC_RELAXED))
 		return 1;
-	n = nodes_get(ino);
-	if (!n)
+	if (nodes_get(ino, &p))
 		return 1;
-	tree_path_of(n, &p);
 	if (!tree_file_current(fs->tree, &p, f, interrupted, req))
 		return 0;
 	__atomic_store_n(&f->gen, gen, __ATOMIC_RELAXED);
@@ -365,7 +376,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 {
 	struct tree_file *f = (struct tree_file *)(uintptr_t)fi->fh;
 
-	(void)ino;
+	nodes_close(ino);
 	tree_close(f);
 	free(f);
 	fuse_reply_err(req, 0);
@@ -478,7 +489,7 @@ static void forget_cached(struct fs *fs, const struct path *p)
 {
 	uint64_t ino = tree_ino(p);
 
-	if (nodes_get(ino))
+	if (nodes_known(ino))
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
@@ -488,7 +499,7 @@ static void forget_entry(struct fs *fs, const struct path *dir,
 {
 	uint64_t ino = tree_ino(dir);
 
-	if (nodes_get(ino))
+	if (nodes_known(ino))
 		fuse_lowlevel_notify_inval_entry(fs->se, ino, name,
 						 strlen(name));
 }
@@ -546,10 +557,40 @@ static void on_change(void *ctx, char kind, const char *owner, const char *cont,
 	}
 }
 
+/*
+ * Asks the kernel to drop the leaf entries that nodes.c names beyond its
+ * limit; the kernel's FORGETs then free their nodes.  This runs on a thread
+ * of its own, holding no lock: the kernel takes the directory's lock for an
+ * invalidation, and requests in that directory must be able to finish
+ * meanwhile.
+ */
+static void *evict_loop(void *arg)
+{
+	struct fs *fs = arg;
+	struct node_victim v[64];
+	size_t n;
+
+	while ((n = nodes_victims(v, sizeof(v) / sizeof(v[0]))))
+		for (size_t i = 0; i < n; i++)
+			fuse_lowlevel_notify_inval_entry(fs->se, v[i].parent,
+							 v[i].name,
+							 strlen(v[i].name));
+	return NULL;
+}
+
 void fs_set_session(struct fs *fs, struct fuse_session *se)
 {
+	if (!se)
+		stop_evictor(fs);
 	fs->se = se;
 	crawler_on_change(fs->crawler, on_change, fs);
+	if (se && fs->opts->max_inodes && !fs->evicting) {
+		fs->evicting =
+			!pthread_create(&fs->evictor, NULL, evict_loop, fs);
+		if (!fs->evicting)
+			log_warning("cannot start the thread that keeps the "
+				    "inode table within max_inodes");
+	}
 }
 
 /* Everything that would change the tree. */

@@ -1,4 +1,7 @@
-/* nodes.c - the kernel-visible inode table with hashed, stable numbers. */
+/*
+ * nodes.c - the kernel-visible inode table: hashed, stable numbers, lookup
+ * counts, and the limit on leaf nodes kept in least recently used order.
+ */
 #include "nodes.h"
 
 #include <errno.h>
@@ -6,13 +9,111 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
 #include "hash.h"
 #include "log.h"
 
+/* An entry of a hash table: first member of what the table holds. */
+struct hentry {
+	struct hentry *next;
+	uint64_t key;
+};
+
+struct htable {
+	struct hentry **b;
+	size_t nb, count;
+};
+
+/*
+ * The owner and container names above a node, shared by every node below
+ * them: a chat's messages all have the same two, often long, names.
+ */
+struct dir {
+	struct hentry h; /* key: hash of kind, owner and container */
+	uint32_t refs;
+	char kind;
+	const char *owner, *cont;
+	char names[];
+};
+
+enum node_state {
+	ST_HELD,     /* not in the LRU: open, or not a leaf */
+	ST_LRU,	     /* a leaf in the LRU, counted against the limit */
+	ST_EVICTING, /* named as a victim, not yet forgotten */
+};
+
+enum { HAS_MSG = 1, HAS_ATT = 2 };
+
+struct node {
+	struct hentry h; /* key: the inode number */
+	uint64_t nlookup;
+	struct node *prev, *next; /* in the LRU (ST_LRU) */
+	struct dir *dir;	  /* NULL above the owners */
+	uint32_t opens;
+	uint8_t type;
+	char kind;
+	uint8_t state;
+	uint8_t parts;
+	char names[]; /* msg, then att, each NUL-terminated, as present */
+};
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct node **buckets;
-static size_t nbuckets, count;
+static pthread_cond_t over_limit = PTHREAD_COND_INITIALIZER;
+static struct htable nodes, dirs;
+static struct node lru = {.prev = &lru, .next = &lru}; /* oldest first */
+static size_t nlru, limit;
+static int stopped, waiting, draining;
+
+static int ht_init(struct htable *t, size_t nb)
+{
+	t->b = calloc(nb, sizeof(*t->b));
+	t->nb = t->b ? nb : 0;
+	t->count = 0;
+	return t->b ? 0 : -ENOMEM;
+}
+
+static void ht_link(struct htable *t, struct hentry *e)
+{
+	struct hentry **b = &t->b[e->key % t->nb];
+
+	e->next = *b;
+	*b = e;
+	t->count++;
+}
+
+/* Adds @e, doubling the buckets first when full.  0 or -ENOMEM. */
+static int ht_insert(struct htable *t, struct hentry *e)
+{
+	if (t->count >= t->nb) {
+		struct htable n;
+
+		if (ht_init(&n, t->nb * 2))
+			return -ENOMEM;
+		for (size_t i = 0; i < t->nb; i++)
+			for (struct hentry *x = t->b[i], *next; x; x = next) {
+				next = x->next;
+				ht_link(&n, x);
+			}
+		free(t->b);
+		*t = n;
+	}
+	ht_link(t, e);
+	return 0;
+}
+
+static void ht_remove(struct htable *t, struct hentry *e)
+{
+	struct hentry **pp = &t->b[e->key % t->nb];
+
+	while (*pp != e)
+		pp = &(*pp)->next;
+	*pp = e->next;
+	t->count--;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	return s ? hash_update(h, s, strlen(s) + 1) : h;
+}
 
 static uint64_t hash_names(enum node_type type, char kind, const char *owner,
 			   const char *cont, const char *msg, const char *att)
@@ -22,141 +123,22 @@ static uint64_t hash_names(enum node_type type, char kind, const char *owner,
 	uint64_t h = hash_update(HASH_SEED, head, 2);
 
 	for (int i = 0; i < 4 && parts[i]; i++)
-		h = hash_update(h, parts[i], strlen(parts[i]) + 1);
+		h = hash_str(h, parts[i]);
 	return hash_final(h);
 }
 
-uint64_t nodes_ino(enum node_type type, char kind, const char *owner,
-		   const char *cont, const char *msg, const char *att)
+uint64_t nodes_ino(const struct path *p)
 {
 	uint64_t ino;
 
-	if (type == NODE_ROOT)
+	if (p->type == NODE_ROOT)
 		return INO_ROOT;
-	if (type == NODE_LIST)
-		return kind == 'u' ? INO_USERS : INO_TEAMS;
+	if (p->type == NODE_LIST)
+		return p->kind == 'u' ? INO_USERS : INO_TEAMS;
 	/* 63 bits, so tools that keep inode numbers signed are safe too. */
-	ino = hash_names(type, kind, owner, cont, msg, att) >> 1;
+	ino = hash_names(p->type, p->kind, p->owner, p->cont, p->msg, p->att) >>
+	      1;
 	return ino < 16 ? ino + 16 : ino;
-}
-
-static struct node *node_new(enum node_type type, char kind, const char *owner,
-			     const char *cont, const char *msg, const char *att)
-{
-	size_t lo = owner ? strlen(owner) + 1 : 0;
-	size_t lc = cont ? strlen(cont) + 1 : 0;
-	size_t lm = msg ? strlen(msg) + 1 : 0;
-	size_t la = att ? strlen(att) + 1 : 0;
-	struct node *n = calloc(1, sizeof(*n) + lo + lc + lm + la);
-	char *p;
-
-	if (!n)
-		return NULL;
-	n->ino = nodes_ino(type, kind, owner, cont, msg, att);
-	n->type = type;
-	n->kind = kind;
-	p = n->names;
-	if (owner) {
-		n->owner = memcpy(p, owner, lo);
-		p += lo;
-		n->sh = cache_scope_hash(kind, owner);
-	}
-	if (cont) {
-		n->cont = memcpy(p, cont, lc);
-		p += lc;
-	}
-	if (msg) {
-		n->msg = memcpy(p, msg, lm);
-		p += lm;
-	}
-	if (att)
-		n->att = memcpy(p, att, la);
-	return n;
-}
-
-static void insert(struct node *n)
-{
-	size_t b = n->ino % nbuckets;
-
-	n->hnext = buckets[b];
-	buckets[b] = n;
-	count++;
-}
-
-static int grow(void)
-{
-	struct node **old = buckets;
-	size_t oldn = nbuckets;
-
-	buckets = calloc(oldn * 2, sizeof(*buckets));
-	if (!buckets) {
-		buckets = old;
-		return -ENOMEM;
-	}
-	nbuckets = oldn * 2;
-	count = 0;
-	for (size_t i = 0; i < oldn; i++)
-		for (struct node *n = old[i], *next; n; n = next) {
-			next = n->hnext;
-			insert(n);
-		}
-	free(old);
-	return 0;
-}
-
-int nodes_init(void)
-{
-	struct node *root, *users, *teams;
-
-	nbuckets = 1024;
-	buckets = calloc(nbuckets, sizeof(*buckets));
-	root = node_new(NODE_ROOT, 0, NULL, NULL, NULL, NULL);
-	users = node_new(NODE_LIST, 'u', NULL, NULL, NULL, NULL);
-	teams = node_new(NODE_LIST, 't', NULL, NULL, NULL, NULL);
-	if (!buckets || !root || !users || !teams) {
-		free(root);
-		free(users);
-		free(teams);
-		return -ENOMEM;
-	}
-	/* These three live as long as the mount. */
-	root->nlookup = users->nlookup = teams->nlookup = UINT64_MAX / 2;
-	insert(root);
-	insert(users);
-	insert(teams);
-	return 0;
-}
-
-void nodes_destroy(void)
-{
-	for (size_t i = 0; i < nbuckets; i++)
-		for (struct node *n = buckets[i], *next; n; n = next) {
-			next = n->hnext;
-			free(n);
-		}
-	free(buckets);
-	buckets = NULL;
-	nbuckets = count = 0;
-}
-
-static struct node *find(uint64_t ino)
-{
-	struct node *n;
-
-	for (n = buckets[ino % nbuckets]; n; n = n->hnext)
-		if (n->ino == ino)
-			return n;
-	return NULL;
-}
-
-struct node *nodes_get(uint64_t ino)
-{
-	struct node *n;
-
-	pthread_mutex_lock(&lock);
-	n = find(ino);
-	pthread_mutex_unlock(&lock);
-	return n;
 }
 
 static int same_str(const char *a, const char *b)
@@ -164,54 +146,353 @@ static int same_str(const char *a, const char *b)
 	return a == b || (a && b && !strcmp(a, b));
 }
 
-struct node *nodes_ref(enum node_type type, char kind, const char *owner,
-		       const char *cont, const char *msg, const char *att)
+/* Finds or makes the shared record of @owner and @cont, one more user. */
+static struct dir *dir_get(char kind, const char *owner, const char *cont)
 {
-	uint64_t ino = nodes_ino(type, kind, owner, cont, msg, att);
+	uint64_t key = hash_final(hash_str(
+		hash_str(hash_update(HASH_SEED, &kind, 1), owner), cont));
+	size_t lo = strlen(owner) + 1, lc = cont ? strlen(cont) + 1 : 0;
+	struct dir *d;
+
+	for (struct hentry *e = dirs.b[key % dirs.nb]; e; e = e->next) {
+		d = (struct dir *)e;
+		if (e->key == key && d->kind == kind &&
+		    !strcmp(d->owner, owner) && same_str(d->cont, cont)) {
+			d->refs++;
+			return d;
+		}
+	}
+	d = malloc(sizeof(*d) + lo + lc);
+	if (!d)
+		return NULL;
+	d->h.key = key;
+	d->refs = 1;
+	d->kind = kind;
+	d->owner = memcpy(d->names, owner, lo);
+	d->cont = cont ? memcpy(d->names + lo, cont, lc) : NULL;
+	if (ht_insert(&dirs, &d->h)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void dir_put(struct dir *d)
+{
+	if (d && !--d->refs) {
+		ht_remove(&dirs, &d->h);
+		free(d);
+	}
+}
+
+static int is_leaf(const struct node *n)
+{
+	return n->type == NODE_MSG || n->type == NODE_ATTDIR ||
+	       n->type == NODE_ATT;
+}
+
+static void lru_del(struct node *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = NULL;
+	n->state = ST_HELD;
+	nlru--;
+}
+
+/* Puts leaf @n at the recent end, waking the evictor above the limit. */
+static void lru_add(struct node *n)
+{
+	n->prev = lru.prev;
+	n->next = &lru;
+	lru.prev->next = n;
+	lru.prev = n;
+	n->state = ST_LRU;
+	nlru++;
+	if (limit && nlru > limit && waiting)
+		pthread_cond_signal(&over_limit);
+}
+
+static void touch(struct node *n)
+{
+	if (n->state == ST_LRU && lru.prev != n) {
+		lru_del(n);
+		lru_add(n);
+	}
+}
+
+static void path_of(const struct node *n, struct path *p)
+{
+	const char *msg = n->parts & HAS_MSG ? n->names : NULL;
+
+	p->type = (enum node_type)n->type;
+	p->kind = n->kind;
+	p->owner = n->dir ? n->dir->owner : NULL;
+	p->cont = n->dir ? n->dir->cont : NULL;
+	p->msg = msg;
+	p->att = n->parts & HAS_ATT ? n->names + (msg ? strlen(msg) + 1 : 0)
+				    : NULL;
+}
+
+static struct node *node_new(const struct path *p, uint64_t ino)
+{
+	size_t lm = p->msg ? strlen(p->msg) + 1 : 0;
+	size_t la = p->att ? strlen(p->att) + 1 : 0;
+	struct node *n = calloc(1, sizeof(*n) + lm + la);
+
+	if (!n)
+		return NULL;
+	if (p->owner && !(n->dir = dir_get(p->kind, p->owner, p->cont))) {
+		free(n);
+		return NULL;
+	}
+	n->h.key = ino;
+	n->type = (uint8_t)p->type;
+	n->kind = p->kind;
+	n->parts = (p->msg ? HAS_MSG : 0) | (p->att ? HAS_ATT : 0);
+	if (p->msg)
+		memcpy(n->names, p->msg, lm);
+	if (p->att)
+		memcpy(n->names + lm, p->att, la);
+	return n;
+}
+
+static void node_free(struct node *n)
+{
+	if (n->state == ST_LRU)
+		lru_del(n);
+	dir_put(n->dir);
+	free(n);
+}
+
+int nodes_init(size_t max_leaves)
+{
+	static const struct path fixed[] = {
+		{NODE_ROOT, 0, NULL, NULL, NULL, NULL},
+		{NODE_LIST, 'u', NULL, NULL, NULL, NULL},
+		{NODE_LIST, 't', NULL, NULL, NULL, NULL},
+	};
+
+	if (ht_init(&nodes, 1024) || ht_init(&dirs, 64)) {
+		nodes_destroy();
+		return -ENOMEM;
+	}
+	limit = max_leaves;
+	stopped = draining = 0;
+	for (size_t i = 0; i < 3; i++) {
+		struct node *n = node_new(&fixed[i], nodes_ino(&fixed[i]));
+
+		if (!n) {
+			nodes_destroy();
+			return -ENOMEM;
+		}
+		/* These three live as long as the mount. */
+		n->nlookup = UINT64_MAX / 2;
+		ht_link(&nodes, &n->h);
+	}
+	return 0;
+}
+
+void nodes_destroy(void)
+{
+	for (size_t i = 0; i < nodes.nb; i++)
+		for (struct hentry *e = nodes.b[i], *next; e; e = next) {
+			next = e->next;
+			node_free((struct node *)e);
+		}
+	free(nodes.b);
+	free(dirs.b);
+	memset(&nodes, 0, sizeof(nodes));
+	memset(&dirs, 0, sizeof(dirs));
+	lru.prev = lru.next = &lru;
+	nlru = 0;
+}
+
+static struct node *find(uint64_t ino)
+{
+	struct hentry *e;
+
+	for (e = nodes.b[ino % nodes.nb]; e; e = e->next)
+		if (e->key == ino)
+			return (struct node *)e;
+	return NULL;
+}
+
+int nodes_get(uint64_t ino, struct path *p)
+{
 	struct node *n;
 
 	pthread_mutex_lock(&lock);
 	n = find(ino);
-	if (n && (n->type != type || n->kind != kind ||
-		  !same_str(n->owner, owner) || !same_str(n->cont, cont) ||
-		  !same_str(n->msg, msg) || !same_str(n->att, att))) {
+	if (n) {
+		touch(n);
+		path_of(n, p);
+	}
+	pthread_mutex_unlock(&lock);
+	return n ? 0 : -ESTALE;
+}
+
+int nodes_known(uint64_t ino)
+{
+	int known;
+
+	pthread_mutex_lock(&lock);
+	known = find(ino) != NULL;
+	pthread_mutex_unlock(&lock);
+	return known;
+}
+
+static int same_path(const struct node *n, const struct path *p)
+{
+	struct path q;
+
+	path_of(n, &q);
+	return q.type == p->type && q.kind == p->kind &&
+	       same_str(q.owner, p->owner) && same_str(q.cont, p->cont) &&
+	       same_str(q.msg, p->msg) && same_str(q.att, p->att);
+}
+
+uint64_t nodes_ref(const struct path *p)
+{
+	uint64_t ino = nodes_ino(p);
+	struct node *n;
+
+	pthread_mutex_lock(&lock);
+	n = find(ino);
+	if (n && !same_path(n, p)) {
 		log_error("inode number %llu is shared by two paths; one of "
 			  "them is unreachable",
 			  (unsigned long long)ino);
-		n = NULL;
+		ino = 0;
 		goto out;
 	}
 	if (!n) {
-		if (count >= nbuckets && grow())
+		n = node_new(p, ino);
+		if (!n || ht_insert(&nodes, &n->h)) {
+			if (n)
+				node_free(n);
+			ino = 0;
 			goto out;
-		n = node_new(type, kind, owner, cont, msg, att);
-		if (!n)
-			goto out;
-		insert(n);
+		}
 	}
 	n->nlookup++;
+	if (n->state == ST_EVICTING)
+		n->state = ST_HELD; /* looked up again before its FORGET */
+	if (n->state == ST_LRU)
+		touch(n);
+	else if (is_leaf(n) && !n->opens)
+		lru_add(n);
 out:
 	pthread_mutex_unlock(&lock);
-	return n;
+	return ino;
 }
 
 void nodes_forget(uint64_t ino, uint64_t nl)
 {
-	struct node **pp, *n;
+	struct node *n;
 
 	if (ino <= INO_TEAMS)
 		return;
 	pthread_mutex_lock(&lock);
-	for (pp = &buckets[ino % nbuckets]; (n = *pp); pp = &n->hnext)
-		if (n->ino == ino)
-			break;
+	n = find(ino);
 	if (n) {
 		n->nlookup = n->nlookup > nl ? n->nlookup - nl : 0;
 		if (!n->nlookup) {
-			*pp = n->hnext;
-			count--;
-			free(n);
+			ht_remove(&nodes, &n->h);
+			node_free(n);
 		}
 	}
+	pthread_mutex_unlock(&lock);
+}
+
+void nodes_open(uint64_t ino)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&lock);
+	n = find(ino);
+	if (n && is_leaf(n) && !n->opens++ && n->state == ST_LRU)
+		lru_del(n);
+	pthread_mutex_unlock(&lock);
+}
+
+void nodes_close(uint64_t ino)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&lock);
+	n = find(ino);
+	if (n && is_leaf(n) && n->opens && !--n->opens && n->state == ST_HELD)
+		lru_add(n);
+	pthread_mutex_unlock(&lock);
+}
+
+/* Fills @v with where leaf @n is: its directory's number and its name. */
+static void victim_of(const struct node *n, struct node_victim *v)
+{
+	struct path p, dir;
+	const char *name;
+
+	path_of(n, &p);
+	dir = p;
+	if (p.type == NODE_ATT) {
+		dir.type = NODE_ATTDIR;
+		dir.att = NULL;
+		name = p.att;
+	} else {
+		dir.type = NODE_CONT;
+		dir.msg = NULL;
+		name = p.msg;
+	}
+	v->parent = nodes_ino(&dir);
+	v->ino = n->h.key;
+	strncpy(v->name, name, sizeof(v->name) - 1);
+	v->name[sizeof(v->name) - 1] = '\0';
+}
+
+/*
+ * Once above the limit, victims are named down to an eighth below it: each
+ * invalidation also makes the kernel ask for its directory's attributes
+ * again, once, so evicting in runs costs one such call per directory and
+ * run instead of one per node.
+ */
+static size_t low_water(void)
+{
+	return limit - limit / 8;
+}
+
+size_t nodes_victims(struct node_victim *v, size_t max)
+{
+	size_t got = 0;
+
+	pthread_mutex_lock(&lock);
+	for (;;) {
+		if (stopped || (draining && nlru > low_water()))
+			break;
+		draining = limit && nlru > limit;
+		if (draining)
+			break;
+		waiting = 1;
+		pthread_cond_wait(&over_limit, &lock);
+		waiting = 0;
+	}
+	while (!stopped && got < max && nlru > low_water()) {
+		struct node *n = lru.next;
+
+		lru_del(n);
+		n->state = ST_EVICTING;
+		victim_of(n, &v[got++]);
+	}
+	if (nlru <= low_water())
+		draining = 0;
+	pthread_mutex_unlock(&lock);
+	return got;
+}
+
+void nodes_stop_victims(void)
+{
+	pthread_mutex_lock(&lock);
+	stopped = 1;
+	pthread_cond_broadcast(&over_limit);
 	pthread_mutex_unlock(&lock);
 }

@@ -41,6 +41,7 @@ static const struct fuse_opt spec[] = {
 	OPT("offline", offline),
 	OPT("no_xattrs", no_xattrs),
 	OPT("no_transcripts", no_transcripts),
+	OPT("max_inodes=%u", max_inodes),
 	OPT("attachments=%s", attachments),
 	OPT("attachment_cache_max=%s", att_cache_max),
 	OPT("timeout=%lf", timeout),
@@ -88,8 +89,10 @@ static const char usage[] =
 	"  timeout=SECONDS         kernel attribute and entry cache time\n"
 	"                          (default 60)\n"
 	"  offline                 serve the cache only, no network\n"
-	"  no_xattrs               no extended attributes: ls -l of huge\n"
-	"                          directories then needs no ACL round trips\n"
+	"  no_xattrs               no extended attributes (no user.teamsfs.*)\n"
+	"  max_inodes=N            message and attachment inodes the kernel\n"
+	"                          may keep before the least recently used\n"
+	"                          are dropped (default 262144; 0: no limit)\n"
 	"  no_transcripts          no /transcripts tree (nor links to it)\n"
 	"  attachments=files|links attachments as files fetched on read\n"
 	"                          (default), or as .url links that fetch\n"
@@ -346,6 +349,7 @@ int opts_parse(int argc, char **argv, enum opts_mode mode, struct opts *o)
 	o->max_conns = 8;
 	o->stall = 30;
 	o->timeout = 60.0;
+	o->max_inodes = OPTS_MAX_INODES;
 	o->args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	if (fuse_opt_parse(&o->args, o, spec, on_arg) == -1 || ps.bad)
 		goto out;

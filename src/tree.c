@@ -126,14 +126,9 @@ void tree_free(struct tree *t)
 	free(t);
 }
 
-void tree_path_of(const struct node *n, struct path *p)
-{
-	*p = (struct path){n->type, n->kind, n->owner, n->cont, n->msg, n->att};
-}
-
 uint64_t tree_ino(const struct path *p)
 {
-	return nodes_ino(p->type, p->kind, p->owner, p->cont, p->msg, p->att);
+	return nodes_ino(p);
 }
 
 static const char *scope_dir(char kind)
@@ -263,8 +258,9 @@ static int owner_id(struct tree *t, char kind, const char *name, char **id,
 	rc = cache_list_get(t->cache, kind, name, &e);
 	if (rc)
 		return rc;
-	free(e.display);
 	*id = e.id;
+	e.id = NULL;
+	cache_list_entry_free(&e);
 	return 0;
 }
 
@@ -292,7 +288,12 @@ static void set_time(struct timespec *ts, int64_t ns)
 	}
 }
 
-static void fill(struct tree *t, struct stat *st, uint64_t ino, int dir,
+static int64_t time_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static void fill(const struct tree *t, struct stat *st, uint64_t ino, int dir,
 		 nlink_t nlink, uint64_t size, int64_t mtime_ns)
 {
 	memset(st, 0, sizeof(*st));
@@ -628,8 +629,15 @@ static int listing_add(struct listing *l, const char *name, size_t len,
 	}
 	memcpy(l->names + l->names_len, name, len);
 	l->names[l->names_len + len] = '\0';
-	l->ents[l->n].name_off = (uint32_t)l->names_len;
-	l->ents[l->n].st = *st;
+	l->ents[l->n] = (struct listing_entry){
+		.ino = st->st_ino,
+		.size = (uint64_t)st->st_size,
+		.mtime_ns = time_ns(&st->st_mtim),
+		.ctime_ns = time_ns(&st->st_ctim),
+		.mode = st->st_mode,
+		.nlink = (uint32_t)st->st_nlink,
+		.name_off = (uint32_t)l->names_len,
+	};
 	l->n++;
 	l->names_len += len + 1;
 	return 0;
@@ -640,6 +648,19 @@ void tree_listing_free(struct listing *l)
 	free(l->ents);
 	free(l->names);
 	memset(l, 0, sizeof(*l));
+}
+
+void tree_listing_stat(const struct tree *t, const struct listing_entry *e,
+		       struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!e->ino) {
+		st->st_mode = e->mode;
+		return;
+	}
+	fill(t, st, e->ino, 0, e->nlink, e->size, e->mtime_ns);
+	st->st_mode = e->mode;
+	set_time(&st->st_ctim, e->ctime_ns);
 }
 
 /* Carries a cache walk into a listing. */
@@ -1103,7 +1124,13 @@ ssize_t tree_xattr(struct tree *t, const struct path *p, const char *name,
 	char *data;
 	int rc = 0;
 
-	/* ls -l asks every file for ACLs and labels: answer those at once. */
+	/*
+	 * Only the user namespace is supported.  ls -l asks every file for its
+	 * security label and ACL; EOPNOTSUPP (not ENODATA) for those makes it
+	 * stop asking for the rest of the file system.
+	 */
+	if (name && strncmp(name, "user.", 5))
+		return -EOPNOTSUPP;
 	if (name && strncmp(name, "user.teamsfs.", 13))
 		return -ENODATA;
 	if (p->type == NODE_OWNER && !fixed_for(t, p->kind)) {

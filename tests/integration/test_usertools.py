@@ -401,6 +401,43 @@ class MetadataTest(h.TreeCase):
                             os.listdir(m.path('by-name', 'users', upn))[0])
         self.assertEqual(os.listxattr(link, follow_symlinks=False), [])
 
+    def test_unsupported_namespaces(self):
+        """Security labels and ACLs are not supported: a security.*,
+        system.* or trusted.* name is EOPNOTSUPP (ENOTSUP) on files and
+        directories, so GNU ls -l asks once for the mount instead of twice
+        per file; user.teamsfs.* still answer and another user.* name is
+        ENODATA."""
+        m = self.mnt
+        cont = max((c for c in self.uscope.containers.values()),
+                   key=lambda c: len(c.named))
+        self.assertGreater(len(cont.named), 5, 'no container to list')
+        cdir = m.path(self.uscope.relpath, cont.name)
+        name, msg = sorted(cont.named.items())[0]
+        f = os.path.join(cdir, name)
+        for p in (f, cdir, m.path('users'), m.mnt):
+            for n in ('security.selinux', 'system.posix_acl_access',
+                      'system.posix_acl_default', 'trusted.teamsfs.id'):
+                with self.subTest(path=p, name=n):
+                    with self.assertRaises(OSError) as cm:
+                        os.getxattr(p, n)
+                    self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+            with self.assertRaises(OSError) as cm:
+                os.getxattr(p, 'user.other')
+            self.assertEqual(cm.exception.errno, errno.ENODATA)
+        self.assertEqual(os.getxattr(f, 'user.teamsfs.id'),
+                         ut.message_xattrs(msg)['user.teamsfs.id'])
+        # ls -l: the label and the ACL are asked of the first file only
+        trace = os.path.join(self.mnt.dir, 'ls.strace')
+        r = ut.sh('strace -f -qq -e trace=getxattr,lgetxattr -o %s '
+                  'ls -l %s' % (ut.q(trace), ut.q(cdir)))
+        self.assertEqual(r.returncode, 0, ut.describe(r))
+        self.assertEqual(r.stderr, b'', ut.describe(r))
+        self.assertEqual(len(r.stdout.splitlines()),
+                         1 + len(os.listdir(cdir)))
+        with open(trace) as t:
+            calls = [ln for ln in t if 'xattr(' in ln]
+        self.assertLessEqual(len(calls), 3, ''.join(calls))
+
     def test_nlink(self):
         """st_nlink of directories: 2 + subdirectories (root 6: users,
         teams, by-name, transcripts; /users 2 + users; a user 3; a scope
