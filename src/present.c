@@ -450,6 +450,15 @@ static int listed(const struct att *a, int text)
 	return text || a->kind != ATT_HOSTED;
 }
 
+/* Appends @len bytes of text at @text, escaped, between @open and @close */
+static void add_element(struct sbuf *out, const char *open, const char *text,
+			size_t len, const char *close)
+{
+	sbuf_adds(out, open);
+	sbuf_add_escaped(out, text ? text : "", text ? len : 0);
+	sbuf_adds(out, close);
+}
+
 static void html_meta(const struct shown *s, struct sbuf *out)
 {
 	char when[40];
@@ -484,26 +493,22 @@ void present_html(const struct present *p, struct json_object *m,
 	sbuf_addf(out, "<article class=\"msg%s%s%s\">\n", reply ? " reply" : "",
 		  s.event ? " event" : "", s.deleted_ns ? " gone" : "");
 	html_meta(&s, out);
-	if (s.subject) {
-		sbuf_adds(out, "<h2 dir=\"auto\">");
-		sbuf_add_escaped(out, s.subject, strlen(s.subject));
-		sbuf_adds(out, "</h2>\n");
-	}
+	if (s.subject)
+		add_element(out, "<h2 dir=\"auto\">", s.subject,
+			    strlen(s.subject), "</h2>\n");
 	if (s.event) {
 		struct sbuf words = {0};
 
 		present_event(p, s.detail, &words);
-		sbuf_adds(out, "<p class=\"event\" dir=\"auto\">");
-		sbuf_add_escaped(out, words.data, words.len);
-		sbuf_adds(out, "</p>\n");
+		add_element(out, "<p class=\"event\" dir=\"auto\">", words.data,
+			    words.len, "</p>\n");
 		sbuf_free(&words);
 	} else if (!s.body && s.deleted_ns) {
 		sbuf_adds(out,
 			  "<p class=\"note\">This message was deleted.</p>\n");
 	} else if (s.body && s.body_type && !strcmp(s.body_type, "text")) {
-		sbuf_adds(out, "<div class=\"body plain\" dir=\"auto\">");
-		sbuf_add_escaped(out, s.body, strlen(s.body));
-		sbuf_adds(out, "</div>\n");
+		add_element(out, "<div class=\"body plain\" dir=\"auto\">",
+			    s.body, strlen(s.body), "</div>\n");
 	} else if (s.body) {
 		sbuf_adds(out, "<div class=\"body\" dir=\"auto\">");
 		html_sanitize(s.body, strlen(s.body), image_url, &ic, out);
@@ -525,9 +530,8 @@ void present_html(const struct present *p, struct json_object *m,
 		struct sbuf r = {0};
 
 		add_reactions(p, s.reactions, &r);
-		sbuf_adds(out, "<p class=\"reactions\">Reactions: ");
-		sbuf_add_escaped(out, r.data, r.len);
-		sbuf_adds(out, "</p>\n");
+		add_element(out, "<p class=\"reactions\">Reactions: ", r.data,
+			    r.len, "</p>\n");
 		sbuf_free(&r);
 	}
 	sbuf_adds(out, "</article>\n");
