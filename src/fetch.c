@@ -16,6 +16,7 @@
 #include "graph.h"
 #include "hash.h"
 #include "log.h"
+#include "spool.h"
 
 /* One download in progress, shared by its readers. */
 struct download {
@@ -50,25 +51,12 @@ struct fetch_file {
 	long long size;
 };
 
-/* Removes what a crash left half-written. */
-static void remove_leftovers(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "tmp-", 4))
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
-}
-
 int fetcher_new(const char *dir, long long max_bytes, struct graph *g,
 		int offline, struct fetcher **out)
 {
 	struct fetcher *f = calloc(1, sizeof(*f));
 	pthread_condattr_t ca;
+	int rc;
 
 	if (!f || !(f->dir = strdup(dir)) || jobs_new(&f->jobs)) {
 		if (f)
@@ -76,17 +64,13 @@ int fetcher_new(const char *dir, long long max_bytes, struct graph *g,
 		free(f);
 		return -ENOMEM;
 	}
-	if (mkdir(dir, 0700) && errno != EEXIST) {
-		int rc = -errno;
-
-		log_error("cannot create content cache %s: %s", dir,
-			  strerror(errno));
+	rc = spool_open(dir, "content cache");
+	if (rc) {
 		jobs_free(f->jobs);
 		free(f->dir);
 		free(f);
 		return rc;
 	}
-	remove_leftovers(dir);
 	f->max_bytes = max_bytes;
 	f->graph = g;
 	f->offline = offline;

@@ -39,39 +39,35 @@ void present_url_segment(struct sbuf *out, const char *s)
 	}
 }
 
+/* Member @key of @o if it is of @type, else NULL. */
+static struct json_object *member(struct json_object *o, const char *key,
+				  enum json_type type)
+{
+	struct json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, type))
+		return NULL;
+	return v;
+}
+
+static struct json_object *obj(struct json_object *o, const char *key)
+{
+	return member(o, key, json_type_object);
+}
+
+static struct json_object *arr(struct json_object *o, const char *key)
+{
+	return member(o, key, json_type_array);
+}
+
 /* Member @key of @o if it is a non-empty string, else NULL. */
 static const char *str(struct json_object *o, const char *key)
 {
-	struct json_object *v;
-	const char *s;
+	struct json_object *v = member(o, key, json_type_string);
+	const char *s = v ? json_object_get_string(v) : NULL;
 
-	if (!o || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	s = json_object_get_string(v);
-	return *s ? s : NULL;
-}
-
-/* Member @key of @o if it is an object, else NULL. */
-static struct json_object *obj(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_object))
-		return NULL;
-	return v;
-}
-
-/* Member @key of @o if it is an array, else NULL. */
-static struct json_object *arr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_array))
-		return NULL;
-	return v;
+	return s && *s ? s : NULL;
 }
 
 /* The time of timestamp member @key of @o, or 0. */

@@ -20,6 +20,7 @@
 #include "names.h"
 #include "present.h"
 #include "render.h"
+#include "spool.h"
 
 struct transcripts {
 	struct cache *cache;
@@ -29,37 +30,21 @@ struct transcripts {
 
 static const char *const suffix[] = {".html", ".txt"};
 
-static void remove_leftovers(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (!strncmp(e->d_name, "tmp-", 4))
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
-}
-
 int transcripts_new(struct cache *c, const char *dir, struct transcripts **out)
 {
 	struct transcripts *tr = calloc(1, sizeof(*tr));
+	int rc;
 
 	if (!tr || !(tr->dir = strdup(dir))) {
 		free(tr);
 		return -ENOMEM;
 	}
-	if (mkdir(dir, 0700) && errno != EEXIST) {
-		int rc = -errno;
-
-		log_error("cannot create transcript directory %s: %s", dir,
-			  strerror(errno));
+	rc = spool_open(dir, "transcript directory");
+	if (rc) {
 		free(tr->dir);
 		free(tr);
 		return rc;
 	}
-	remove_leftovers(dir);
 	tr->cache = c;
 	pthread_mutex_init(&tr->lock, NULL);
 	*out = tr;
