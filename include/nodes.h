@@ -11,8 +11,10 @@
  * a large tenant would grow the table with the tenant.  Leaf nodes (message
  * files, attachment directories and files) are therefore kept in least
  * recently used order and limited: beyond the limit, nodes_victims() names
- * the least recently used ones that are not open, for the caller to ask the
- * kernel to drop (a FORGET then frees them).  A node looked up again later
+ * the least recently used ones that are not open, and nodes_spill() moves
+ * them to an on-disk table (spill.h), from which they come back when the
+ * kernel asks about them again.  Without a spill, the caller asks the kernel
+ * to drop them (a FORGET then frees them).  A node looked up again later
  * gets the same number.
  */
 #ifndef TEAMSFS_NODES_H
@@ -20,6 +22,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "names.h"
+
+struct spill;
 
 enum node_type {
 	NODE_ROOT = 1, /* / */
@@ -53,7 +59,13 @@ struct path {
 	const char *att; /* attachment file name */
 };
 
-/* A leaf node the kernel should be asked to drop (nodes_victims()). */
+/* A path with room for its names, filled by nodes_get(). */
+struct node_path {
+	struct path p;
+	char names[4 * (NAME_MAX_BYTES + 1)];
+};
+
+/* A leaf node beyond the limit (nodes_victims()). */
 struct node_victim {
 	uint64_t parent; /* inode number of its directory */
 	uint64_t ino;
@@ -63,9 +75,11 @@ struct node_victim {
 /*
  * Sets up the table with the root and the two list nodes, keeping at most
  * @max_leaves leaf nodes that are not open before offering the least
- * recently used as victims (0: no limit).  Returns 0 or -ENOMEM.
+ * recently used as victims (0: no limit).  With @spill, victims go there
+ * (nodes_spill()); without, the kernel must be asked to drop them.  Returns
+ * 0 or -ENOMEM.
  */
-int nodes_init(size_t max_leaves);
+int nodes_init(size_t max_leaves, struct spill *spill);
 
 /* Frees every node. */
 void nodes_destroy(void);
@@ -74,12 +88,11 @@ void nodes_destroy(void);
 uint64_t nodes_ino(const struct path *p);
 
 /*
- * Fills @p with the path of node @ino (pointing into the node, which stays
- * valid while the kernel holds the node, as during a request on it) and
+ * Fills @np with the path of node @ino, from the table or the spill, and
  * marks it as just used.  Returns 0, or -ESTALE if the kernel was never told
  * of @ino or forgot it.
  */
-int nodes_get(uint64_t ino, struct path *p);
+int nodes_get(uint64_t ino, struct node_path *np);
 
 /* Returns whether the kernel holds node @ino (without marking it used). */
 int nodes_known(uint64_t ino);
@@ -108,7 +121,45 @@ void nodes_close(uint64_t ino);
  */
 size_t nodes_victims(struct node_victim *v, size_t max);
 
+/*
+ * Writes the @n victims in @v to the spill and frees those not used again
+ * meanwhile: the kernel keeps them, and nodes_get() finds them in the spill.
+ * Returns 0 or -errno (the victims stay; ask the kernel to drop them).
+ */
+int nodes_spill(const struct node_victim *v, size_t n);
+
 /* Makes nodes_victims() return 0, now and from now on. */
 void nodes_stop_victims(void);
+
+/*
+ * The generation of a regular file with @size bytes last modified at
+ * @mtime_ns: never 0, 32 bits (what the kernel keeps).  A file a refresh
+ * changes keeps its inode number but gets another generation, so the kernel
+ * takes it for a new file at the next lookup, as it would a file replaced by
+ * rename(), and the old one's remaining readers get an error instead of a
+ * mixture of the two versions.
+ */
+uint32_t nodes_generation(uint64_t size, int64_t mtime_ns);
+
+/* Records that the kernel was last given generation @gen of node @ino. */
+void nodes_set_gen(uint64_t ino, uint32_t gen);
+
+/* Returns what nodes_set_gen() last recorded for node @ino, or 0. */
+uint32_t nodes_gen(uint64_t ino);
+
+/*
+ * The file of node @ino changed, and the kernel was told (its entry and
+ * pages dropped): until the kernel looks it up again, the old version's
+ * readers are answered -ESTALE by nodes_check_gen().
+ */
+void nodes_changed(uint64_t ino);
+
+/*
+ * Checks the generation @gen that file @ino has now against the one the
+ * kernel was given.  Returns 0 if they are the same, or if the kernel was
+ * not told of the change (then it is given this one: what it reads next is
+ * the new version), and -ESTALE after nodes_changed().
+ */
+int nodes_check_gen(uint64_t ino, uint32_t gen);
 
 #endif

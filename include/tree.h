@@ -89,6 +89,14 @@ int tree_stat(struct tree *t, const struct path *p, struct stat *st,
 	      int *settled, jobs_cancel_fn cancel, void *arg);
 
 /*
+ * What opening directory @p does before any listing: the first look inside
+ * a list or a scope crawls it, and a later one starts a refresh when due.
+ * Returns 0 or -errno.
+ */
+int tree_opendir(struct tree *t, const struct path *p, jobs_cancel_fn cancel,
+		 void *arg);
+
+/*
  * Lists directory @p into @l (empty on entry; free with tree_listing_free),
  * crawling its scope first if needed.  Returns 0 or -errno.
  */
@@ -122,7 +130,6 @@ struct tree_file {
 	int changes;   /* nonzero for those */
 	uint64_t size; /* what was opened */
 	int64_t mtime_ns;
-	uint64_t gen; /* the caller's change count when known current */
 };
 
 /*
@@ -137,15 +144,6 @@ ssize_t tree_read(struct tree_file *f, char *buf, size_t size, off_t off,
 		  jobs_cancel_fn cancel, void *arg);
 
 void tree_close(struct tree_file *f);
-
-/*
- * Returns nonzero if open file @f of @p still has the size and mtime @p has
- * now: an old handle must not read an old version into the kernel's page
- * cache after a refresh changed the file.
- */
-int tree_file_current(struct tree *t, const struct path *p,
-		      const struct tree_file *f, jobs_cancel_fn cancel,
-		      void *arg);
 
 /*
  * Copies extended attribute @name of @p into @buf of @size (0: just say the

@@ -14,7 +14,9 @@
 #include "log.h"
 #include "names.h"
 #include "nodes.h"
+#include "openfiles.h"
 #include "opts.h"
+#include "spill.h"
 #include "tree.h"
 
 struct fs {
@@ -23,8 +25,16 @@ struct fs {
 	const struct opts *opts;
 	struct fuse_session *se; /* for cache invalidations; may be NULL */
 	uint64_t changes;	 /* changes a refresh made, counted */
+	struct openfiles *files; /* kept open between reads */
+	struct spill *spill;	 /* leaf nodes beyond max_inodes */
 	pthread_t evictor;
 	int evicting; /* the evictor thread runs */
+};
+
+/* An open directory: its listing, taken at the first readdir. */
+struct dirhandle {
+	struct listing listing;
+	int listed;
 };
 
 /* Lets a waiting request stop when its caller is interrupted (Ctrl-C). */
@@ -44,8 +54,19 @@ int fs_new(struct tree *t, struct crawler *cr, const struct opts *o,
 	fs->tree = t;
 	fs->crawler = cr;
 	fs->opts = o;
-	rc = nodes_init(o->max_inodes);
+	/* Without a spill, nodes beyond the limit are dropped by the kernel */
+	if (o->max_inodes && spill_open(o->cache_dir, &fs->spill))
+		log_warning("inodes beyond max_inodes=%zu will be dropped from "
+			    "the kernel's caches",
+			    (size_t)o->max_inodes);
+	rc = openfiles_new(t, 64, &fs->files);
+	if (!rc) {
+		rc = nodes_init(o->max_inodes, fs->spill);
+		if (rc)
+			openfiles_free(fs->files);
+	}
 	if (rc) {
+		spill_close(fs->spill);
 		free(fs);
 		return rc;
 	}
@@ -68,6 +89,8 @@ void fs_free(struct fs *fs)
 		return;
 	stop_evictor(fs); /* when the mount failed after fs_set_session() */
 	nodes_destroy();
+	openfiles_free(fs->files);
+	spill_close(fs->spill);
 	free(fs);
 }
 
@@ -77,12 +100,16 @@ static double timeout(struct fs *fs)
 }
 
 /* Finds the path of node @ino, or replies ESTALE and returns 0. */
-static int node_or_stale(fuse_req_t req, fuse_ino_t ino, struct path *p)
+static int node_or_stale(fuse_req_t req, fuse_ino_t ino,
+			 struct node_path *np, struct path *p)
 {
-	if (nodes_get(ino, p)) {
-		fuse_reply_err(req, ESTALE);
+	int rc = nodes_get(ino, np);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
 		return 0;
 	}
+	*p = np->p;
 	return 1;
 }
 
@@ -92,15 +119,29 @@ static double attr_timeout(struct fs *fs, int settled)
 	return settled ? timeout(fs) : 0;
 }
 
+/*
+ * The generation of the version of a file with attributes @st (directories
+ * and links never change in place: 1).
+ */
+static uint32_t generation(const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode))
+		return 1;
+	return nodes_generation((uint64_t)st->st_size,
+				(int64_t)st->st_mtim.tv_sec * 1000000000 +
+					st->st_mtim.tv_nsec);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct node_path np;
 	struct fs *fs = fuse_req_userdata(req);
 	struct fuse_entry_param e;
 	struct path dir, c;
 	uint64_t n;
 	int rc, settled;
 
-	if (!node_or_stale(req, parent, &dir))
+	if (!node_or_stale(req, parent, &np, &dir))
 		return;
 	memset(&e, 0, sizeof(e));
 	rc = tree_child(&dir, name, &c);
@@ -117,7 +158,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	e.ino = n;
-	e.generation = 1;
+	e.generation = generation(&e.attr);
+	nodes_set_gen(n, (uint32_t)e.generation);
 	e.entry_timeout = timeout(fs);
 	e.attr_timeout = attr_timeout(fs, settled);
 	if (fuse_reply_entry(req, &e))
@@ -141,71 +183,97 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
+	struct node_path np;
 	struct fs *fs = fuse_req_userdata(req);
 	struct path p;
 	struct stat st;
 	int rc, settled;
 
 	(void)fi;
-	if (!node_or_stale(req, ino, &p))
+	if (!node_or_stale(req, ino, &np, &p))
 		return;
 	rc = tree_stat(fs->tree, &p, &st, &settled, interrupted, req);
-	if (rc)
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_attr(req, &st, attr_timeout(fs, settled));
+		return;
+	}
+	/* A file that changed since the kernel was told so is another file */
+	rc = nodes_check_gen(ino, generation(&st));
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fuse_reply_attr(req, &st, attr_timeout(fs, settled));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
+	struct node_path np;
 	struct fs *fs = fuse_req_userdata(req);
-	struct listing *l;
+	struct dirhandle *d;
 	struct path p;
 	int rc;
 
-	if (!node_or_stale(req, ino, &p))
+	if (!node_or_stale(req, ino, &np, &p))
 		return;
-	l = calloc(1, sizeof(*l));
-	if (!l) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	/* The listing is taken once: offsets stay valid while it is open. */
-	rc = tree_list(fs->tree, &p, l, interrupted, req);
+	rc = tree_opendir(fs->tree, &p, interrupted, req);
 	if (rc) {
-		tree_listing_free(l);
-		free(l);
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)l;
-	/* A /by-name chat list grows transcript links as scopes are crawled */
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	/*
+	 * The kernel keeps what it read of a directory until teamsfs says the
+	 * directory changed, so the listing is taken at the first readdir,
+	 * which a directory the kernel has cached does not send.  A /by-name
+	 * chat list grows transcript links as scopes are crawled: not cached.
+	 */
 	fi->cache_readdir = p.type != NODE_BN_OWNER;
+	fi->keep_cache = fi->cache_readdir;
 	nodes_open(ino);
 	if (fuse_reply_open(req, fi)) {
 		nodes_close(ino);
-		tree_listing_free(l);
-		free(l);
+		free(d);
 	}
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, int plus)
 {
+	struct node_path np;
 	struct fs *fs = fuse_req_userdata(req);
-	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
+	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
+	struct listing *l = &d->listing;
 	char *buf = malloc(size);
 	size_t used = 0;
 	struct path dir;
+	int rc;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (!node_or_stale(req, ino, &dir)) {
+	if (!node_or_stale(req, ino, &np, &dir)) {
 		free(buf);
 		return;
+	}
+	if (!d->listed) {
+		/* Taken once: offsets stay valid while the directory is open */
+		rc = tree_list(fs->tree, &dir, l, interrupted, req);
+		if (rc) {
+			tree_listing_free(l);
+			memset(l, 0, sizeof(*l));
+			free(buf);
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		d->listed = 1;
 	}
 	for (size_t i = (size_t)off; i < l->n + 2; i++) {
 		struct fuse_entry_param e;
@@ -228,7 +296,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (plus && l->ents[i - 2].ino &&
 			    l->ents[i - 2].nlink) {
 				e.ino = e.attr.st_ino;
-				e.generation = 1;
+				e.generation = generation(&e.attr);
 				e.entry_timeout = timeout(fs);
 				e.attr_timeout = attr_timeout(fs, 0);
 				if (c.type >= NODE_CONT &&
@@ -247,6 +315,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		if (e.ino && !nodes_ref(&c))
 			break; /* the kernel must not keep it without a node */
+		if (e.ino)
+			nodes_set_gen(e.ino, (uint32_t)e.generation);
 		used += len;
 	}
 	fuse_reply_buf(req, buf, used);
@@ -268,85 +338,48 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
+	struct dirhandle *d = (struct dirhandle *)(uintptr_t)fi->fh;
 
 	nodes_close(ino);
-	tree_listing_free(l);
-	free(l);
+	tree_listing_free(&d->listing);
+	free(d);
 	fuse_reply_err(req, 0);
 }
 
+/*
+ * The first open of a file answers ENOSYS, which the kernel takes as "files
+ * need no open": from then on it opens and closes files without a request
+ * (keeping their cached pages), and reads come with the inode alone (see
+ * openfiles.h).  Writing is refused by the kernel: the mount is read-only.
+ */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs *fs = fuse_req_userdata(req);
-	struct tree_file *f;
+	struct node_path np;
 	struct path p;
-	uint64_t gen;
-	int rc;
 
-	if (!node_or_stale(req, ino, &p))
+	if (!node_or_stale(req, ino, &np, &p))
 		return;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
-	    (fi->flags & (O_TRUNC | O_APPEND | O_CREAT))) {
+	    (fi->flags & (O_TRUNC | O_APPEND | O_CREAT)))
 		fuse_reply_err(req, EROFS);
-		return;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	gen = __atomic_load_n(&fs->changes, __ATOMIC_ACQUIRE);
-	rc = tree_open(fs->tree, &p, f, interrupted, req);
-	f->gen = gen;
-	if (rc) {
-		free(f);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)f;
-	fi->keep_cache = 1;
-	fi->noflush = 1; /* nothing to flush: spare close() a round trip */
-	nodes_open(ino);
-	if (fuse_reply_open(req, fi)) {
-		nodes_close(ino);
-		tree_close(f);
-		free(f);
-	}
-}
-
-/*
- * Whether open file @f still shows what its path holds.  After a refresh
- * changed anything, each handle checks once whether its own file changed:
- * an old handle must not read an old version into the kernel's page cache,
- * where later readers would find it, so it answers ESTALE instead (as NFS
- * does for a file replaced under an open handle).
- */
-static int still_current(fuse_req_t req, fuse_ino_t ino, struct tree_file *f)
-{
-	struct fs *fs = fuse_req_userdata(req);
-	uint64_t gen = __atomic_load_n(&fs->changes, __ATOMIC_ACQUIRE);
-	struct path p;
-
-	if (!f->changes || gen == __atomic_load_n(&f->gen, __ATOMIC_RELAXED))
-		return 1;
-	if (nodes_get(ino, &p))
-		return 1;
-	if (!tree_file_current(fs->tree, &p, f, interrupted, req))
-		return 0;
-	__atomic_store_n(&f->gen, gen, __ATOMIC_RELAXED);
-	return 1;
+	else
+		fuse_reply_err(req, ENOSYS);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct tree_file *f = (struct tree_file *)(uintptr_t)fi->fh;
+	struct fs *fs = fuse_req_userdata(req);
+	uint64_t changes = __atomic_load_n(&fs->changes, __ATOMIC_ACQUIRE);
+	struct tree_file *f;
 	char *buf;
 	ssize_t n;
+	int rc;
 
-	if (!still_current(req, ino, f)) {
-		fuse_reply_err(req, ESTALE);
+	(void)fi;
+	rc = openfiles_get(fs->files, ino, changes, &f, interrupted, req);
+	if (rc) {
+		fuse_reply_err(req, -rc);
 		return;
 	}
 	if (!f->fetch && f->fd < 0) {
@@ -356,14 +389,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		else if (size > f->len - (size_t)off)
 			size = f->len - (size_t)off;
 		fuse_reply_buf(req, size ? f->data + off : NULL, size);
+		openfiles_put(fs->files, f);
 		return;
 	}
 	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = tree_read(f, buf, size, off, interrupted, req);
+	n = buf ? tree_read(f, buf, size, off, interrupted, req) : -ENOMEM;
+	openfiles_put(fs->files, f);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -371,25 +402,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
-static void op_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
-{
-	struct tree_file *f = (struct tree_file *)(uintptr_t)fi->fh;
-
-	nodes_close(ino);
-	tree_close(f);
-	free(f);
-	fuse_reply_err(req, 0);
-}
-
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	struct node_path np;
 	struct fs *fs = fuse_req_userdata(req);
 	char target[4 * NAME_MAX_BYTES + 64];
 	struct path p;
 	int rc;
 
-	if (!node_or_stale(req, ino, &p))
+	if (!node_or_stale(req, ino, &np, &p))
 		return;
 	rc = tree_readlink(fs->tree, &p, target, sizeof(target), interrupted,
 			   req);
@@ -412,6 +433,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void reply_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
+	struct node_path np;
 	struct fs *fs = fuse_req_userdata(req);
 	char *buf;
 	struct path p;
@@ -427,7 +449,7 @@ static void reply_xattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (node_or_stale(req, ino, &p)) {
+	if (node_or_stale(req, ino, &np, &p)) {
 		n = tree_xattr(fs->tree, &p, name, buf, size);
 		if (n < 0)
 			fuse_reply_err(req, (int)-n);
@@ -465,6 +487,7 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 		     void *arg, struct fuse_file_info *fi, unsigned flags,
 		     const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
+	struct node_path np;
 	struct fs *fs = fuse_req_userdata(req);
 	struct path p;
 	int rc;
@@ -475,7 +498,7 @@ static void op_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 		fuse_reply_err(req, ENOTTY);
 		return;
 	}
-	if (!node_or_stale(req, ino, &p))
+	if (!node_or_stale(req, ino, &np, &p))
 		return;
 	rc = tree_refresh(fs->tree, &p, interrupted, req);
 	if (rc)
@@ -489,8 +512,11 @@ static void forget_cached(struct fs *fs, const struct path *p)
 {
 	uint64_t ino = tree_ino(p);
 
-	if (nodes_known(ino))
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	if (!nodes_known(ino))
+		return;
+	if (p->type == NODE_MSG || p->type == NODE_TR_FILE)
+		nodes_changed(ino);
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
 /* Drops the kernel's (possibly negative) entry @name in directory @dir. */
@@ -558,23 +584,37 @@ static void on_change(void *ctx, char kind, const char *owner, const char *cont,
 }
 
 /*
- * Asks the kernel to drop the leaf entries that nodes.c names beyond its
- * limit; the kernel's FORGETs then free their nodes.  This runs on a thread
- * of its own, holding no lock: the kernel takes the directory's lock for an
- * invalidation, and requests in that directory must be able to finish
- * meanwhile.
+ * Keeps the inode table within max_inodes: the least recently used leaf
+ * nodes beyond it go to the spill, where the kernel can keep them with
+ * their cached pages.  Without a spill (or when writing it fails) the
+ * kernel is asked to drop them instead, and its FORGETs free them.  This
+ * runs on a thread of its own, holding no lock: the kernel takes the
+ * directory's lock for an invalidation, and requests in that directory must
+ * be able to finish meanwhile.
  */
 static void *evict_loop(void *arg)
 {
 	struct fs *fs = arg;
-	struct node_victim v[64];
+	struct node_victim v[256];
 	size_t n;
 
-	while ((n = nodes_victims(v, sizeof(v) / sizeof(v[0]))))
+	int told = 0;
+
+	while ((n = nodes_victims(v, sizeof(v) / sizeof(v[0])))) {
+		if (fs->spill && !nodes_spill(v, n)) {
+			if (!told++)
+				log_info("inode table at max_inodes=%zu: the "
+					 "least recently used now go to the "
+					 "spill file in %s",
+					 (size_t)fs->opts->max_inodes,
+					 fs->opts->cache_dir);
+			continue;
+		}
 		for (size_t i = 0; i < n; i++)
 			fuse_lowlevel_notify_inval_entry(fs->se, v[i].parent,
 							 v[i].name,
 							 strlen(v[i].name));
+	}
 	return NULL;
 }
 
@@ -687,7 +727,6 @@ static const struct fuse_lowlevel_ops ops = {
 	.releasedir = op_releasedir,
 	.open = op_open,
 	.read = op_read,
-	.release = op_release,
 	.statfs = op_statfs,
 	.readlink = op_readlink,
 	.getxattr = op_getxattr,

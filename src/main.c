@@ -112,7 +112,9 @@ static int mount_run(struct core *c)
 			goto out_unmount;
 		log_use_syslog();
 	}
-	log_info("mounted on %s, cache %s", o->mountpoint, o->cache_dir);
+	log_info("mounted on %s, cache %s; the kernel keeps names and "
+		 "attributes %g s",
+		 o->mountpoint, o->cache_dir, o->timeout);
 	loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto out_unmount;

@@ -11,6 +11,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "spill.h"
 
 /* An entry of a hash table: first member of what the table holds. */
 struct hentry {
@@ -49,10 +50,13 @@ struct node {
 	struct node *prev, *next; /* in the LRU (ST_LRU) */
 	struct dir *dir;	  /* NULL above the owners */
 	uint32_t opens;
+	uint32_t gen; /* last told the kernel; 0: not a file or not yet */
 	uint8_t type;
 	char kind;
 	uint8_t state;
 	uint8_t parts;
+	uint8_t backed;	 /* also in the spill: may be freed when unused */
+	uint8_t changed; /* see nodes_changed() */
 	char names[]; /* msg, then att, each NUL-terminated, as present */
 };
 
@@ -61,6 +65,7 @@ static pthread_cond_t over_limit = PTHREAD_COND_INITIALIZER;
 static struct htable nodes, dirs;
 static struct node lru = {.prev = &lru, .next = &lru}; /* oldest first */
 static size_t nlru, limit;
+static struct spill *spill;
 static int stopped, waiting, draining;
 
 static int ht_init(struct htable *t, size_t nb)
@@ -265,7 +270,7 @@ static void node_free(struct node *n)
 	free(n);
 }
 
-int nodes_init(size_t max_leaves)
+int nodes_init(size_t max_leaves, struct spill *sp)
 {
 	static const struct path fixed[] = {
 		{NODE_ROOT, 0, NULL, NULL, NULL, NULL},
@@ -278,6 +283,7 @@ int nodes_init(size_t max_leaves)
 		return -ENOMEM;
 	}
 	limit = max_leaves;
+	spill = sp;
 	stopped = draining = 0;
 	for (size_t i = 0; i < 3; i++) {
 		struct node *n = node_new(&fixed[i], nodes_ino(&fixed[i]));
@@ -318,26 +324,144 @@ static struct node *find(uint64_t ino)
 	return NULL;
 }
 
-int nodes_get(uint64_t ino, struct path *p)
+/* Copies @p into @np, names and all. */
+static int copy_path(const struct path *p, struct node_path *np)
+{
+	const char *from[4] = {p->owner, p->cont, p->msg, p->att};
+	const char **to[4] = {&np->p.owner, &np->p.cont, &np->p.msg,
+			      &np->p.att};
+	size_t used = 0;
+
+	np->p = *p;
+	for (int i = 0; i < 4; i++) {
+		size_t len = from[i] ? strlen(from[i]) + 1 : 0;
+
+		if (!from[i])
+			continue;
+		if (len > sizeof(np->names) - used)
+			return -ENAMETOOLONG;
+		*to[i] = memcpy(np->names + used, from[i], len);
+		used += len;
+	}
+	return 0;
+}
+
+/*
+ * A node in the spill: type, kind, which names follow, generation, then the
+ * names present, each NUL-terminated.
+ */
+enum { HAS_OWNER = 4, HAS_CONT = 8 };
+
+static size_t pack(const struct node *n, char *buf)
+{
+	const char *names[4];
+	struct path p;
+	size_t len = 8;
+
+	path_of(n, &p);
+	names[0] = p.owner, names[1] = p.cont, names[2] = p.msg;
+	names[3] = p.att;
+	buf[0] = (char)p.type;
+	buf[1] = p.kind;
+	buf[2] = (char)((p.owner ? HAS_OWNER : 0) | (p.cont ? HAS_CONT : 0) |
+			n->parts);
+	buf[3] = (char)n->changed;
+	memcpy(buf + 4, &n->gen, 4);
+	for (int i = 0; i < 4; i++)
+		if (names[i]) {
+			size_t l = strlen(names[i]) + 1;
+
+			if (len + l > SPILL_MAX)
+				return 0;
+			memcpy(buf + len, names[i], l);
+			len += l;
+		}
+	return len;
+}
+
+/* Reads a packed node back: the path in @p points into @buf. */
+static int unpack(char *buf, size_t len, struct path *p, uint32_t *gen,
+		  uint8_t *changed)
+{
+	static const int has[4] = {HAS_OWNER, HAS_CONT, HAS_MSG, HAS_ATT};
+	const char **names[4] = {&p->owner, &p->cont, &p->msg, &p->att};
+	size_t at = 8;
+
+	if (len < 8 || buf[len - 1] != '\0')
+		return -EIO;
+	memset(p, 0, sizeof(*p));
+	p->type = (enum node_type)(unsigned char)buf[0];
+	p->kind = buf[1];
+	*changed = (uint8_t)buf[3];
+	memcpy(gen, buf + 4, 4);
+	for (int i = 0; i < 4; i++)
+		if (buf[2] & has[i]) {
+			if (at >= len)
+				return -EIO;
+			*names[i] = buf + at;
+			at += strlen(buf + at) + 1;
+		}
+	return 0;
+}
+
+/* Brings node @ino back from the spill into the table; under the lock. */
+static struct node *revive(uint64_t ino)
+{
+	char buf[SPILL_MAX];
+	struct path p;
+	struct node *n;
+	uint32_t gen;
+	uint8_t changed;
+	ssize_t len;
+
+	if (!spill || ino <= INO_TEAMS)
+		return NULL;
+	len = spill_get(spill, ino, buf);
+	if (len < 0 || unpack(buf, (size_t)len, &p, &gen, &changed))
+		return NULL;
+	n = node_new(&p, ino);
+	if (!n)
+		return NULL;
+	if (ht_insert(&nodes, &n->h)) {
+		node_free(n);
+		return NULL;
+	}
+	n->gen = gen;
+	n->changed = changed;
+	n->backed = 1;
+	if (is_leaf(n))
+		lru_add(n);
+	return n;
+}
+
+int nodes_get(uint64_t ino, struct node_path *np)
 {
 	struct node *n;
+	struct path p;
+	int rc = -ESTALE;
 
 	pthread_mutex_lock(&lock);
 	n = find(ino);
+	if (!n)
+		n = revive(ino);
 	if (n) {
 		touch(n);
-		path_of(n, p);
+		path_of(n, &p);
+		rc = copy_path(&p, np);
 	}
 	pthread_mutex_unlock(&lock);
-	return n ? 0 : -ESTALE;
+	return rc;
 }
 
 int nodes_known(uint64_t ino)
 {
+	char buf[SPILL_MAX];
 	int known;
 
 	pthread_mutex_lock(&lock);
 	known = find(ino) != NULL;
+	if (!known && spill && ino > INO_TEAMS)
+		known = spill_get(spill, ino, buf) >= 0;
 	pthread_mutex_unlock(&lock);
 	return known;
 }
@@ -489,10 +613,136 @@ size_t nodes_victims(struct node_victim *v, size_t max)
 	return got;
 }
 
+int nodes_spill(const struct node_victim *v, size_t n)
+{
+	struct spill_rec *r = calloc(n ? n : 1, sizeof(*r));
+	char *buf = malloc((n ? n : 1) * SPILL_MAX);
+	size_t k = 0;
+	int rc = 0;
+
+	if (!spill || !r || !buf) {
+		free(r);
+		free(buf);
+		return spill ? -ENOMEM : -ENOSYS;
+	}
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < n; i++) {
+		struct node *x = find(v[i].ino);
+
+		if (!x || x->state != ST_EVICTING || x->backed)
+			continue;
+		r[k].ino = v[i].ino;
+		r[k].data = buf + k * SPILL_MAX;
+		r[k].len = pack(x, buf + k * SPILL_MAX);
+		if (r[k].len)
+			k++;
+	}
+	pthread_mutex_unlock(&lock);
+	/* Written before freed: a request finds each in one or the other. */
+	if (k)
+		rc = spill_put(spill, r, k);
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct node *x = find(v[i].ino);
+
+		if (!x || x->state != ST_EVICTING)
+			continue;
+		if (!x->backed) {
+			size_t j = 0;
+
+			while (j < k && r[j].ino != v[i].ino)
+				j++;
+			if (j == k)
+				continue; /* not written: too long to spill */
+		}
+		ht_remove(&nodes, &x->h);
+		node_free(x);
+	}
+	pthread_mutex_unlock(&lock);
+	free(r);
+	free(buf);
+	return rc;
+}
+
 void nodes_stop_victims(void)
 {
 	pthread_mutex_lock(&lock);
 	stopped = 1;
 	pthread_cond_broadcast(&over_limit);
 	pthread_mutex_unlock(&lock);
+}
+
+uint32_t nodes_generation(uint64_t size, int64_t mtime_ns)
+{
+	uint64_t v[2] = {size, (uint64_t)mtime_ns};
+	uint32_t g = (uint32_t)hash_bytes(v, sizeof(v));
+
+	return g ? g : 1;
+}
+
+/* Finds node @ino in the table or the spill; under the lock. */
+static struct node *find_any(uint64_t ino)
+{
+	struct node *n = find(ino);
+
+	return n ? n : revive(ino);
+}
+
+void nodes_set_gen(uint64_t ino, uint32_t gen)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&lock);
+	n = find_any(ino);
+	if (n) {
+		n->gen = gen;
+		n->changed = 0;
+		n->backed = 0; /* the spill has the old generation */
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void nodes_changed(uint64_t ino)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&lock);
+	n = find_any(ino);
+	if (n) {
+		n->changed = 1;
+		n->backed = 0;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+int nodes_check_gen(uint64_t ino, uint32_t gen)
+{
+	struct node *n;
+	int rc = 0;
+
+	pthread_mutex_lock(&lock);
+	n = find_any(ino);
+	if (n && n->gen != gen) {
+		if (n->changed && n->gen) {
+			rc = -ESTALE;
+		} else {
+			n->gen = gen;
+			n->backed = 0;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+uint32_t nodes_gen(uint64_t ino)
+{
+	struct node *n;
+	uint32_t gen = 0;
+
+	pthread_mutex_lock(&lock);
+	n = find_any(ino);
+	if (n)
+		gen = n->gen;
+	pthread_mutex_unlock(&lock);
+	return gen;
 }

@@ -87,7 +87,7 @@ static const char usage[] =
 	"  refresh_overlap=DURATION how far back a refresh looks again\n"
 	"                          (default 6h)\n"
 	"  timeout=SECONDS         kernel attribute and entry cache time\n"
-	"                          (default 60)\n"
+	"                          (default 60; offline: 86400)\n"
 	"  offline                 serve the cache only, no network\n"
 	"  no_xattrs               no extended attributes (no user.teamsfs.*)\n"
 	"  max_inodes=N            message and attachment inodes the kernel\n"
@@ -348,13 +348,16 @@ int opts_parse(int argc, char **argv, enum opts_mode mode, struct opts *o)
 	o->max_rps = 50;
 	o->max_conns = 8;
 	o->stall = 30;
-	o->timeout = 60.0;
+	o->timeout = -1; /* see below */
 	o->max_inodes = OPTS_MAX_INODES;
 	o->args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	if (fuse_opt_parse(&o->args, o, spec, on_arg) == -1 || ps.bad)
 		goto out;
 	if (o->debug)
 		o->foreground = 1;
+	/* Offline nothing changes: names and attributes can stay a day. */
+	if (o->timeout < 0)
+		o->timeout = o->offline ? 86400.0 : 60.0;
 	if (mode != OPTS_MOUNT && ps.nnonopt) {
 		fprintf(stderr, "teamsfs: error: unexpected argument '%s'\n",
 			ps.nonopt[0]);

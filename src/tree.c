@@ -810,6 +810,23 @@ static int list_fixed(struct tree *t, const struct path *dir, const char *name,
 	return rc ? rc : listing_add(l, name, strlen(name), &st);
 }
 
+int tree_opendir(struct tree *t, const struct path *p, jobs_cancel_fn cancel,
+		 void *arg)
+{
+	switch (p->type) {
+	case NODE_LIST:
+	case NODE_TR_LIST:
+		return fixed_for(t, p->kind)
+			       ? 0
+			       : crawl_list(t->crawler, p->kind, cancel, arg);
+	case NODE_SCOPE:
+	case NODE_TR_OWNER:
+		return ensure_scope(t, p, cancel, arg);
+	default:
+		return 0;
+	}
+}
+
 int tree_list(struct tree *t, const struct path *p, struct listing *l,
 	      jobs_cancel_fn cancel, void *arg)
 {
@@ -979,22 +996,6 @@ ssize_t tree_read(struct tree_file *f, char *buf, size_t size, off_t off,
 		size = f->len - (size_t)off;
 	memcpy(buf, f->data + off, size);
 	return (ssize_t)size;
-}
-
-int tree_file_current(struct tree *t, const struct path *p,
-		      const struct tree_file *f, jobs_cancel_fn cancel,
-		      void *arg)
-{
-	struct stat st;
-	int settled;
-
-	if (!f->changes)
-		return 1;
-	if (tree_stat(t, p, &st, &settled, cancel, arg))
-		return 0;
-	return (uint64_t)st.st_size == f->size &&
-	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec ==
-		       f->mtime_ns;
 }
 
 void tree_close(struct tree_file *f)

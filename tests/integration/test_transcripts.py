@@ -369,11 +369,12 @@ class HostileTest(h.TreeCase):
                          h.fs_name(self.chat), name)
             other = [n for n in sorted(os.listdir(os.path.dirname(msg)))
                      if n.endswith('.json') and n != name][0]
-            olds = {}
+            olds, inos = {}, {}
             for path in (text, page, msg, os.path.join(os.path.dirname(msg),
                                                       other)):
                 fd = os.open(path, os.O_RDONLY)
                 olds[path] = (fd, os.pread(fd, 1 << 20, 0))
+                inos[path] = os.fstat(fd).st_ino
             self.emu.edit_message(self.chat, self.added['id'],
                                   '<p>%s</p>' % ('Changed words ' * 300))
             r = subprocess.run([h.TEAMSFS_BIN, 'refresh', text],
@@ -390,11 +391,22 @@ class HostileTest(h.TreeCase):
                 self.assertEqual(os.stat(path).st_size, len(new), path)
                 self.assertIn(b'Changed words', new, path)
                 self.assertEqual(read(path), new, path)
+                # looked up again, the file is a new inode with the same
+                # number: the old handle still never reads the new bytes
+                with self.assertRaises(OSError) as cm:
+                    os.pread(fd, 4096, 0)
+                self.assertIn(cm.exception.errno, (errno.ESTALE, errno.EIO))
+                self.assertEqual(os.stat(path).st_ino, inos[path], path)
             # a file the refresh did not change reads on through its handle
             fd, old = olds[os.path.join(os.path.dirname(msg), other)]
             self.assertEqual(os.pread(fd, 1 << 20, 0), old)
-            for fd, _ in olds.values():
-                os.close(fd)
+            os.close(fd)
+            # the kernel calls the replaced inodes bad: close() may say EIO
+            for path in (text, page, msg):
+                try:
+                    os.close(olds[path][0])
+                except OSError as e:
+                    self.assertEqual(e.errno, errno.EIO, path)
 
     def test_shared_chat_changed_through_another_member(self):
         """A group chat is stored once for all its members: an edit that
