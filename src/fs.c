@@ -100,8 +100,8 @@ static double timeout(struct fs *fs)
 }
 
 /* Finds the path of node @ino, or replies ESTALE and returns 0. */
-static int node_or_stale(fuse_req_t req, fuse_ino_t ino,
-			 struct node_path *np, struct path *p)
+static int node_or_stale(fuse_req_t req, fuse_ino_t ino, struct node_path *np,
+			 struct path *p)
 {
 	int rc = nodes_get(ino, np);
 

@@ -57,7 +57,7 @@ struct node {
 	uint8_t parts;
 	uint8_t backed;	 /* also in the spill: may be freed when unused */
 	uint8_t changed; /* see nodes_changed() */
-	char names[]; /* msg, then att, each NUL-terminated, as present */
+	char names[];	 /* msg, then att, each NUL-terminated, as present */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;

@@ -219,8 +219,9 @@ static void test_wait_and_stop(void)
 static void test_spill(void)
 {
 	char dir[] = "/tmp/teamsfs-spill-XXXXXX";
-	struct path att = {NODE_ATT, 'u', owner, chat, "3.attachments",
-			   "r\xc3\xa9sum\xc3\xa9.pdf"};
+	struct path att = {NODE_ATT,	    'u',
+			   owner,	    chat,
+			   "3.attachments", "r\xc3\xa9sum\xc3\xa9.pdf"};
 	struct node_victim v[16];
 	struct node_path np;
 	struct spill *sp;
