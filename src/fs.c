@@ -29,6 +29,7 @@ struct fs {
 	struct spill *spill;	 /* leaf nodes beyond max_inodes */
 	pthread_t evictor;
 	int evicting; /* the evictor thread runs */
+	int no_open;  /* the kernel can open files without asking */
 };
 
 /* An open directory: its listing, taken at the first readdir. */
@@ -354,16 +355,24 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
  */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fuse_req_userdata(req);
 	struct node_path np;
 	struct path p;
 
 	if (!node_or_stale(req, ino, &np, &p))
 		return;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
-	    (fi->flags & (O_TRUNC | O_APPEND | O_CREAT)))
+	    (fi->flags & (O_TRUNC | O_APPEND | O_CREAT))) {
 		fuse_reply_err(req, EROFS);
-	else
+	} else if (fs->no_open) {
 		fuse_reply_err(req, ENOSYS);
+	} else {
+		/* An older kernel: the same, at the cost of a round trip. */
+		fi->fh = 0;
+		fi->keep_cache = 1;
+		fi->noflush = 1;
+		fuse_reply_open(req, fi);
+	}
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -474,7 +483,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct fs *fs = userdata;
+
+	/* Linux 4.20 and later: files may be opened without a request. */
+	fs->no_open = !!(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT);
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
@@ -532,7 +544,8 @@ static void forget_entry(struct fs *fs, const struct path *dir,
 
 /*
  * Drops what the kernel caches of the transcripts of container @cont: their
- * attributes and pages, or with @is_new the entries for them.
+ * entries, and unless @is_new (they did not exist) their attributes and
+ * pages.
  */
 static void forget_transcripts(struct fs *fs, char kind, const char *owner,
 			       const char *cont, int is_new)
@@ -545,10 +558,10 @@ static void forget_transcripts(struct fs *fs, char kind, const char *owner,
 		struct path f = {NODE_TR_FILE, kind, owner, name, NULL, NULL};
 
 		snprintf(name, sizeof(name), "%s%s", cont, ext[k]);
-		if (is_new)
-			forget_entry(fs, &dir, name);
-		else
+		/* A changed file: the next open looks its new version up. */
+		if (!is_new)
 			forget_cached(fs, &f);
+		forget_entry(fs, &dir, name);
 	}
 }
 

@@ -408,6 +408,40 @@ class HostileTest(h.TreeCase):
                 except OSError as e:
                     self.assertEqual(e.errno, errno.EIO, path)
 
+    def test_new_reader_after_a_change_reads_the_new_version(self):
+        """A process that read the files before a refresh changed them, and
+        opens them again by path afterwards (no stat first), reads the new
+        version whole: the refresh dropped the names, so the open looks the
+        new version up."""
+        name = h.msg_name(self.added['id'])
+        with h.Mount(self.emu, ['refresh=0']) as m:
+            page, text = self.paths(m)
+            msg = m.path('users', h.fs_name(self.uid), 'chats',
+                         h.fs_name(self.chat), name)
+            olds = {p: read(p) for p in (text, page, msg)}
+            self.emu.edit_message(self.chat, self.added['id'],
+                                  '<p>%s</p>' % ('Newer words ' * 200))
+            r = subprocess.run([h.TEAMSFS_BIN, 'refresh', msg],
+                               capture_output=True, text=True, timeout=60,
+                               env=h.child_env())
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for path in (text, page, msg):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    chunks = []
+                    while True:
+                        b = os.read(fd, 1 << 16)
+                        if not b:
+                            break
+                        chunks.append(b)
+                    size = os.fstat(fd).st_size
+                finally:
+                    os.close(fd)
+                new = b''.join(chunks)
+                self.assertNotEqual(new, olds[path], path)
+                self.assertIn(b'Newer words', new, path)
+                self.assertEqual(size, len(new), path)
+
     def test_shared_chat_changed_through_another_member(self):
         """A group chat is stored once for all its members: an edit that
         one member's refresh brings in shows in the other's transcript at
