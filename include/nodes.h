@@ -107,6 +107,14 @@ uint64_t nodes_ref(const struct path *p);
 /* Drops @n kernel references to node @ino, freeing it at zero. */
 void nodes_forget(uint64_t ino, uint64_t n);
 
+/* A FORGET of the kernel's: a node and how many references it drops. */
+struct node_forget {
+	uint64_t ino, nlookup;
+};
+
+/* nodes_forget() for each of @n nodes, with one write to the spill. */
+void nodes_forget_many(const struct node_forget *f, size_t n);
+
 /* Node @ino was opened: it is not a victim until as often closed. */
 void nodes_open(uint64_t ino);
 
@@ -122,8 +130,10 @@ void nodes_close(uint64_t ino);
 size_t nodes_victims(struct node_victim *v, size_t max);
 
 /*
- * Writes the @n victims in @v to the spill and frees those not used again
- * meanwhile: the kernel keeps them, and nodes_get() finds them in the spill.
+ * Writes the @n victims in @v to the spill (number, path, lookup count,
+ * version) and frees those not used, opened or changed meanwhile: the
+ * kernel keeps them, and nodes_get(), nodes_ref() and nodes_forget() find
+ * them in the spill.  A record lasts until the kernel forgets its node.
  * Returns 0 or -errno (the victims stay; ask the kernel to drop them).
  */
 int nodes_spill(const struct node_victim *v, size_t n);

@@ -39,6 +39,10 @@ void spill_close(struct spill *s);
  * numbers.  Returns 0 or -errno. */
 int spill_put(struct spill *s, const struct spill_rec *r, size_t n);
 
+/* Removes the records of the @n numbers in @ino, in one transaction (those
+ * not there are no error).  Returns 0 or -errno. */
+int spill_del(struct spill *s, const uint64_t *ino, size_t n);
+
 /*
  * Copies the record of @ino into @buf of SPILL_MAX bytes.  Returns its
  * length, -ENOENT if there is none, or -errno.

@@ -176,8 +176,19 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 static void op_forget_multi(fuse_req_t req, size_t count,
 			    struct fuse_forget_data *forgets)
 {
-	for (size_t i = 0; i < count; i++)
-		nodes_forget(forgets[i].ino, forgets[i].nlookup);
+	struct node_forget f[128];
+
+	while (count) {
+		size_t k = count < 128 ? count : 128;
+
+		for (size_t i = 0; i < k; i++) {
+			f[i].ino = forgets[i].ino;
+			f[i].nlookup = forgets[i].nlookup;
+		}
+		nodes_forget_many(f, k);
+		forgets += k;
+		count -= k;
+	}
 	fuse_reply_none(req);
 }
 

@@ -55,9 +55,11 @@ struct node {
 	char kind;
 	uint8_t state;
 	uint8_t parts;
-	uint8_t backed;	 /* also in the spill: may be freed when unused */
-	uint8_t changed; /* see nodes_changed() */
-	char names[];	 /* msg, then att, each NUL-terminated, as present */
+	uint8_t changed;    /* see nodes_changed() */
+	uint8_t has_record; /* the spill has a record of it (maybe older) */
+	uint8_t backed;	    /* ... and that record is what the node is now */
+	uint32_t epoch;	    /* counts changes, to tell a record is current */
+	char names[];	    /* msg, then att, each NUL-terminated, as present */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -226,6 +228,13 @@ static void touch(struct node *n)
 	}
 }
 
+/* The node's count or version changed: its spill record, if any, is old. */
+static void dirty(struct node *n)
+{
+	n->backed = 0;
+	n->epoch++;
+}
+
 static void path_of(const struct node *n, struct path *p)
 {
 	const char *msg = n->parts & HAS_MSG ? n->names : NULL;
@@ -347,8 +356,9 @@ static int copy_path(const struct path *p, struct node_path *np)
 }
 
 /*
- * A node in the spill: type, kind, which names follow, generation, then the
- * names present, each NUL-terminated.
+ * A node in the spill: type, kind, which names follow, whether it changed,
+ * its generation and lookup count, then the names present, each
+ * NUL-terminated.
  */
 enum { HAS_OWNER = 4, HAS_CONT = 8 };
 
@@ -356,7 +366,7 @@ static size_t pack(const struct node *n, char *buf)
 {
 	const char *names[4];
 	struct path p;
-	size_t len = 8;
+	size_t len = 16;
 
 	path_of(n, &p);
 	names[0] = p.owner, names[1] = p.cont, names[2] = p.msg;
@@ -367,6 +377,7 @@ static size_t pack(const struct node *n, char *buf)
 			n->parts);
 	buf[3] = (char)n->changed;
 	memcpy(buf + 4, &n->gen, 4);
+	memcpy(buf + 8, &n->nlookup, 8);
 	for (int i = 0; i < 4; i++)
 		if (names[i]) {
 			size_t l = strlen(names[i]) + 1;
@@ -380,20 +391,20 @@ static size_t pack(const struct node *n, char *buf)
 }
 
 /* Reads a packed node back: the path in @p points into @buf. */
-static int unpack(char *buf, size_t len, struct path *p, uint32_t *gen,
-		  uint8_t *changed)
+static int unpack(char *buf, size_t len, struct path *p, struct node *st)
 {
 	static const int has[4] = {HAS_OWNER, HAS_CONT, HAS_MSG, HAS_ATT};
 	const char **names[4] = {&p->owner, &p->cont, &p->msg, &p->att};
-	size_t at = 8;
+	size_t at = 16;
 
-	if (len < 8 || buf[len - 1] != '\0')
+	if (len < 16 || buf[len - 1] != '\0')
 		return -EIO;
 	memset(p, 0, sizeof(*p));
 	p->type = (enum node_type)(unsigned char)buf[0];
 	p->kind = buf[1];
-	*changed = (uint8_t)buf[3];
-	memcpy(gen, buf + 4, 4);
+	st->changed = (uint8_t)buf[3];
+	memcpy(&st->gen, buf + 4, 4);
+	memcpy(&st->nlookup, buf + 8, 8);
 	for (int i = 0; i < 4; i++)
 		if (buf[2] & has[i]) {
 			if (at >= len)
@@ -404,20 +415,24 @@ static int unpack(char *buf, size_t len, struct path *p, uint32_t *gen,
 	return 0;
 }
 
-/* Brings node @ino back from the spill into the table; under the lock. */
+/*
+ * Brings node @ino back from the spill into the table, with the lookup
+ * count and version it left with; under the lock.  The record stays (the
+ * node may leave again unchanged, without a write) until the kernel forgets
+ * the node.
+ */
 static struct node *revive(uint64_t ino)
 {
 	char buf[SPILL_MAX];
+	struct node st = {0};
 	struct path p;
 	struct node *n;
-	uint32_t gen;
-	uint8_t changed;
 	ssize_t len;
 
 	if (!spill || ino <= INO_TEAMS)
 		return NULL;
 	len = spill_get(spill, ino, buf);
-	if (len < 0 || unpack(buf, (size_t)len, &p, &gen, &changed))
+	if (len < 0 || unpack(buf, (size_t)len, &p, &st))
 		return NULL;
 	n = node_new(&p, ino);
 	if (!n)
@@ -426,9 +441,10 @@ static struct node *revive(uint64_t ino)
 		node_free(n);
 		return NULL;
 	}
-	n->gen = gen;
-	n->changed = changed;
-	n->backed = 1;
+	n->gen = st.gen;
+	n->changed = st.changed;
+	n->nlookup = st.nlookup;
+	n->has_record = n->backed = 1;
 	if (is_leaf(n))
 		lru_add(n);
 	return n;
@@ -483,6 +499,8 @@ uint64_t nodes_ref(const struct path *p)
 
 	pthread_mutex_lock(&lock);
 	n = find(ino);
+	if (!n)
+		n = revive(ino); /* the kernel's count goes on */
 	if (n && !same_path(n, p)) {
 		log_error("inode number %llu is shared by two paths; one of "
 			  "them is unreachable",
@@ -500,6 +518,7 @@ uint64_t nodes_ref(const struct path *p)
 		}
 	}
 	n->nlookup++;
+	dirty(n);
 	if (n->state == ST_EVICTING)
 		n->state = ST_HELD; /* looked up again before its FORGET */
 	if (n->state == ST_LRU)
@@ -511,22 +530,53 @@ out:
 	return ino;
 }
 
-void nodes_forget(uint64_t ino, uint64_t nl)
+/* Drops @nl references to @ino; a spill record to delete goes in @dels */
+static void forget_locked(uint64_t ino, uint64_t nl, uint64_t *dels,
+			  size_t *ndel)
 {
 	struct node *n;
 
 	if (ino <= INO_TEAMS)
 		return;
-	pthread_mutex_lock(&lock);
 	n = find(ino);
-	if (n) {
-		n->nlookup = n->nlookup > nl ? n->nlookup - nl : 0;
-		if (!n->nlookup) {
-			ht_remove(&nodes, &n->h);
-			node_free(n);
-		}
+	if (!n)
+		n = revive(ino); /* its count is in the spill */
+	if (!n)
+		return;
+	n->nlookup = n->nlookup > nl ? n->nlookup - nl : 0;
+	dirty(n);
+	if (!n->nlookup) {
+		if (n->has_record)
+			dels[(*ndel)++] = ino;
+		ht_remove(&nodes, &n->h);
+		node_free(n);
 	}
-	pthread_mutex_unlock(&lock);
+}
+
+void nodes_forget_many(const struct node_forget *f, size_t n)
+{
+	uint64_t dels[256];
+
+	while (n) {
+		size_t k = n < 256 ? n : 256, ndel = 0;
+
+		pthread_mutex_lock(&lock);
+		for (size_t i = 0; i < k; i++)
+			forget_locked(f[i].ino, f[i].nlookup, dels, &ndel);
+		/* Under the lock: no one may find a forgotten node's record */
+		if (ndel && spill)
+			spill_del(spill, dels, ndel);
+		pthread_mutex_unlock(&lock);
+		f += k;
+		n -= k;
+	}
+}
+
+void nodes_forget(uint64_t ino, uint64_t nl)
+{
+	struct node_forget f = {ino, nl};
+
+	nodes_forget_many(&f, 1);
 }
 
 void nodes_open(uint64_t ino)
@@ -616,12 +666,14 @@ size_t nodes_victims(struct node_victim *v, size_t max)
 int nodes_spill(const struct node_victim *v, size_t n)
 {
 	struct spill_rec *r = calloc(n ? n : 1, sizeof(*r));
+	uint32_t *epoch = calloc(n ? n : 1, sizeof(*epoch));
 	char *buf = malloc((n ? n : 1) * SPILL_MAX);
 	size_t k = 0;
 	int rc = 0;
 
-	if (!spill || !r || !buf) {
+	if (!spill || !r || !epoch || !buf) {
 		free(r);
+		free(epoch);
 		free(buf);
 		return spill ? -ENOMEM : -ENOSYS;
 	}
@@ -634,6 +686,7 @@ int nodes_spill(const struct node_victim *v, size_t n)
 		r[k].ino = v[i].ino;
 		r[k].data = buf + k * SPILL_MAX;
 		r[k].len = pack(x, buf + k * SPILL_MAX);
+		epoch[k] = x->epoch;
 		if (r[k].len)
 			k++;
 	}
@@ -644,22 +697,29 @@ int nodes_spill(const struct node_victim *v, size_t n)
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct node *x = find(v[i].ino);
+		size_t j = 0;
 
 		if (!x || x->state != ST_EVICTING)
 			continue;
-		if (!x->backed) {
-			size_t j = 0;
-
-			while (j < k && r[j].ino != v[i].ino)
-				j++;
-			if (j == k)
-				continue; /* not written: too long to spill */
+		while (j < k && r[j].ino != v[i].ino)
+			j++;
+		if (j < k) {
+			x->has_record = 1;
+			x->backed = x->epoch == epoch[j];
 		}
-		ht_remove(&nodes, &x->h);
-		node_free(x);
+		if (x->backed && !x->opens) {
+			ht_remove(&nodes, &x->h);
+			node_free(x);
+			continue;
+		}
+		/* Opened, changed while written, or too long to write: kept. */
+		x->state = ST_HELD;
+		if (!x->opens)
+			lru_add(x);
 	}
 	pthread_mutex_unlock(&lock);
 	free(r);
+	free(epoch);
 	free(buf);
 	return rc;
 }
@@ -694,10 +754,10 @@ void nodes_set_gen(uint64_t ino, uint32_t gen)
 
 	pthread_mutex_lock(&lock);
 	n = find_any(ino);
-	if (n) {
+	if (n && (n->gen != gen || n->changed)) {
 		n->gen = gen;
 		n->changed = 0;
-		n->backed = 0; /* the spill has the old generation */
+		dirty(n);
 	}
 	pthread_mutex_unlock(&lock);
 }
@@ -710,7 +770,7 @@ void nodes_changed(uint64_t ino)
 	n = find_any(ino);
 	if (n) {
 		n->changed = 1;
-		n->backed = 0;
+		dirty(n);
 	}
 	pthread_mutex_unlock(&lock);
 }
@@ -727,7 +787,7 @@ int nodes_check_gen(uint64_t ino, uint32_t gen)
 			rc = -ESTALE;
 		} else {
 			n->gen = gen;
-			n->backed = 0;
+			dirty(n);
 		}
 	}
 	pthread_mutex_unlock(&lock);

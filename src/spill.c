@@ -100,6 +100,30 @@ int spill_put(struct spill *s, const struct spill_rec *r, size_t n)
 	return 0;
 }
 
+int spill_del(struct spill *s, const uint64_t *ino, size_t n)
+{
+	MDB_txn *txn = NULL;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+
+	for (size_t i = 0; !rc && i < n; i++) {
+		MDB_val k = {sizeof(ino[i]), (void *)&ino[i]};
+
+		rc = mdb_del(txn, s->dbi, &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (!rc)
+		rc = mdb_txn_commit(txn);
+	else if (txn)
+		mdb_txn_abort(txn);
+	if (rc) {
+		log_error("cannot write to the inode spill file: %s",
+			  mdb_strerror(rc));
+		return mdb_err(rc);
+	}
+	return 0;
+}
+
 ssize_t spill_get(struct spill *s, uint64_t ino, void *buf)
 {
 	MDB_txn *txn;

@@ -4,6 +4,7 @@ the kernel keeps them all; every file keeps its stable inode number and its
 bytes, also when the kernel asks for them again by number.
 """
 
+import errno
 import hashlib
 import os
 import re
@@ -12,6 +13,7 @@ import subprocess
 import tempfile
 import unittest
 
+import freshness as f
 import harness as h
 import usertools as ut
 
@@ -145,6 +147,91 @@ class InodeLimitTest(h.TreeCase):
         d = tempfile.mkdtemp(prefix='teamsfs-il-')
         self.addCleanup(shutil.rmtree, d, True)
         return d
+
+
+def read_all(path, drop=True):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if drop:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        out = b''
+        while True:
+            c = os.read(fd, 1 << 16)
+            if not c:
+                return out
+            out += c
+    finally:
+        os.close(fd)
+
+
+class SpillVersionTest(unittest.TestCase):
+    """A changed file whose node went through the spill: a fresh reader,
+    after the old inode's last holder closed it, reads the new version (the
+    node's lookup count and version travel with it through the spill, and
+    its record goes with the kernel's last FORGET)."""
+    def setUp(self):
+        self.emu = f.live_emulator('--scale', '0.2')
+        self.addCleanup(self.emu.stop)
+        self.exp = self.emu.expected()
+
+    def walk(self, m, rel):
+        r = ut.sh('cd %s && find %s -type f -exec cat {} + >/dev/null' %
+                  (ut.q(m.mnt), ut.q(rel)))
+        return r.returncode
+
+    def test_changed_file_through_spill(self):
+        uid = self.exp.users[0]
+        scope = self.exp.user_scope(uid)
+        group = f.group_chat_ids(scope)[0]
+        edit = [m for c, m in f.plain_messages(scope) if c == group][0]
+        rel = os.path.join(scope.relpath, h.fs_name(group),
+                           h.msg_name(edit['id']))
+        other = self.exp.team_scope(self.exp.teams[0]).relpath
+        with h.Mount(self.emu, ['max_inodes=16', 'refresh=0',
+                                'refresh_overlap=600s'],
+                     expect=[r'.']) as m:
+            p = os.path.join(m.mnt, rel)
+            old = read_all(p)
+            held = os.open(p, os.O_RDONLY)
+            os.read(held, 10)
+            # p goes to the spill
+            self.walk(m, self.exp.user_scope(self.exp.users[1]).relpath)
+            self.emu.edit_message(group, edit['id'],
+                                  '<p>%s</p>' % ('edited ' * 50))
+            r = subprocess.run([h.TEAMSFS_BIN, 'refresh', p],
+                               env=h.child_env(), capture_output=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.walk(m, self.exp.user_scope(self.exp.users[2]).relpath)
+            new = read_all(p)
+            self.assertNotEqual(new, old)
+            self.assertIn(b'edited', new)
+            try:
+                os.close(held)           # the old inode's FORGET
+            except OSError as e:
+                self.assertEqual(e.errno, errno.EIO)
+            # push the file out of openfiles' 64 slots
+            n = 0
+            for top, ds, fs in os.walk(os.path.join(
+                    m.mnt, self.exp.user_scope(self.exp.users[1]).relpath)):
+                for x in fs:
+                    if n < 100 and not x.endswith('.html'):
+                        try:
+                            read_all(os.path.join(top, x))
+                            n += 1
+                        except OSError:
+                            pass
+            self.assertEqual(n, 100)
+            errs = []
+            for i in range(3):
+                try:
+                    again = read_all(p)
+                    self.assertEqual(again, new)
+                except OSError as e:
+                    errs.append('read %d: %s' % (i, e))
+                r = subprocess.run(['cat', p], capture_output=True)
+                if r.returncode:
+                    errs.append('cat %d: %s' % (i, r.stderr))
+            self.assertEqual(errs, [], 'fresh readers after the change')
 
 
 if __name__ == '__main__':

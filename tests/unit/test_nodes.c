@@ -251,11 +251,20 @@ static void test_spill(void)
 	CHECK(nodes_gen(iatt) == 77);
 	CHECK(!nodes_get(ino[1], &np));
 	CHECK_STR(np.p.msg, "1.json");
-	/* A FORGET of a spilled node changes nothing; a new lookup counts. */
+	/*
+	 * The count goes with the node: looked up again from the spill it
+	 * counts on, and the kernel's last FORGET removes it, record and all.
+	 */
+	ino[3] = ref_msg(3); /* 3 was spilled with one reference: now 2 */
+	nodes_forget(ino[3], 1);
+	CHECK(nodes_known(ino[3]));
+	nodes_forget(ino[3], 1);
+	CHECK(!nodes_known(ino[3]));
+	CHECK(nodes_get(ino[3], &np) == -ESTALE);
+	/* Spilled with one reference, forgotten straight from the spill. */
 	nodes_forget(ino[2], 1);
-	CHECK(nodes_known(ino[2]));
-	CHECK(ref_msg(2) == ino[2]);
-	nodes_forget(ino[2], 1);
+	CHECK(!nodes_known(ino[2]));
+	CHECK(nodes_get(ino[2], &np) == -ESTALE);
 	/* Revived nodes count against the limit and leave again unwritten */
 	for (int i = 10; i < 12; i++)
 		ino[i] = ref_msg(i);
@@ -270,6 +279,73 @@ static void test_spill(void)
 	spill_close(sp);
 }
 
+static int dummies = 100;
+
+/*
+ * With a limit of 1, looks up one more file, so that the one used before
+ * it goes to the spill.
+ */
+static void spill_all(void)
+{
+	struct node_victim v[16];
+	size_t n;
+
+	ref_msg(dummies++);
+	n = nodes_victims(v, 16);
+	CHECK(n >= 1);
+	CHECK(!nodes_spill(v, n));
+}
+
+/*
+ * A file that changed while spilled: its old readers get ESTALE, a new
+ * lookup gives the new version to everyone, and when the old inode is
+ * forgotten the new one still reads (its count and version are kept, not
+ * an older record).
+ */
+static void test_spill_and_versions(void)
+{
+	char dir[] = "/tmp/teamsfs-spill-XXXXXX";
+	struct node_path np;
+	struct spill *sp;
+	uint64_t p, other[4];
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(!spill_open(dir, &sp));
+	CHECK(rmdir(dir) == 0);
+	CHECK(!nodes_init(1, sp));
+	for (int i = 0; i < 4; i++)
+		other[i] = ref_msg(i + 1);
+	p = ref_msg(0);
+	nodes_set_gen(p, 5);
+	spill_all();
+	CHECK(!nodes_get(p, &np)); /* from the spill */
+	CHECK(nodes_gen(p) == 5);
+	spill_all();
+	nodes_changed(p); /* a refresh changed it: revived, marked */
+	spill_all();
+	CHECK(nodes_check_gen(p, 6) == -ESTALE); /* an old reader */
+	spill_all();
+	CHECK(ref_msg(0) == p); /* a new lookup: 2 references */
+	nodes_set_gen(p, 6);
+	spill_all();
+	CHECK(!nodes_check_gen(p, 6));
+	nodes_forget(p, 1); /* the old inode is gone */
+	spill_all();
+	CHECK(!nodes_get(p, &np));
+	CHECK_STR(np.p.msg, "0.json");
+	CHECK(!nodes_check_gen(p, 6));
+	CHECK(nodes_gen(p) == 6);
+	nodes_forget(p, 1);
+	CHECK(!nodes_known(p));
+	for (int i = 0; i < 4; i++) {
+		CHECK(nodes_known(other[i]));
+		nodes_forget(other[i], 1);
+		CHECK(!nodes_known(other[i]));
+	}
+	nodes_destroy();
+	spill_close(sp);
+}
+
 int main(void)
 {
 	test_numbers();
@@ -277,5 +353,6 @@ int main(void)
 	test_victims();
 	test_wait_and_stop();
 	test_spill();
+	test_spill_and_versions();
 	return CHECK_DONE();
 }
