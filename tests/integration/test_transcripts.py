@@ -31,6 +31,13 @@ def transcript_dir(scope):
     return os.path.join('transcripts', top, h.fs_name(scope.owner))
 
 
+def refresh(test, path):
+    """`teamsfs refresh PATH`, which must succeed."""
+    r = subprocess.run([h.TEAMSFS_BIN, 'refresh', path], capture_output=True,
+                       text=True, timeout=60, env=h.child_env())
+    test.assertEqual(r.returncode, 0, r.stderr)
+
+
 def read(path):
     with open(path, 'rb') as fh:
         return fh.read()
@@ -339,10 +346,7 @@ class HostileTest(h.TreeCase):
                                   '<p>%s</p>' % new_words)
             time.sleep(0.01)
             self.assertEqual(read(text), old, 'changed before a refresh')
-            r = subprocess.run([h.TEAMSFS_BIN, 'refresh', text],
-                               capture_output=True, text=True, timeout=60,
-                               env=h.child_env())
-            self.assertEqual(r.returncode, 0, r.stderr)
+            refresh(self, text)
             after = os.stat(text)
             new = read(text)
             self.assertEqual(after.st_size, len(new))
@@ -377,10 +381,7 @@ class HostileTest(h.TreeCase):
                 inos[path] = os.fstat(fd).st_ino
             self.emu.edit_message(self.chat, self.added['id'],
                                   '<p>%s</p>' % ('Changed words ' * 300))
-            r = subprocess.run([h.TEAMSFS_BIN, 'refresh', text],
-                               capture_output=True, text=True, timeout=60,
-                               env=h.child_env())
-            self.assertEqual(r.returncode, 0, r.stderr)
+            refresh(self, text)
             for path in (text, page, msg):
                 fd, old = olds[path]
                 with self.assertRaises(OSError) as cm:
@@ -421,10 +422,7 @@ class HostileTest(h.TreeCase):
             olds = {p: read(p) for p in (text, page, msg)}
             self.emu.edit_message(self.chat, self.added['id'],
                                   '<p>%s</p>' % ('Newer words ' * 200))
-            r = subprocess.run([h.TEAMSFS_BIN, 'refresh', msg],
-                               capture_output=True, text=True, timeout=60,
-                               env=h.child_env())
-            self.assertEqual(r.returncode, 0, r.stderr)
+            refresh(self, msg)
             for path in (text, page, msg):
                 fd = os.open(path, os.O_RDONLY)
                 try:
@@ -460,11 +458,7 @@ class HostileTest(h.TreeCase):
             os.listdir(m.path('users', h.fs_name(other), 'chats'))
             self.emu.edit_message(chat, victim['id'],
                                   '<p>%s</p>' % ('Shared edit ' * 40))
-            r = subprocess.run([h.TEAMSFS_BIN, 'refresh',
-                                m.path('users', h.fs_name(other), 'chats')],
-                               capture_output=True, text=True, timeout=60,
-                               env=h.child_env())
-            self.assertEqual(r.returncode, 0, r.stderr)
+            refresh(self, m.path('users', h.fs_name(other), 'chats'))
             after = read(text)
             self.assertTrue(after != before, 'transcript unchanged')
             self.assertIn(b'Shared edit', after)
