@@ -73,6 +73,21 @@ void spill_close(struct spill *s)
 	free(s);
 }
 
+/* Commits write transaction @txn, or aborts it after error @rc. */
+static int finish(MDB_txn *txn, int rc)
+{
+	if (!rc)
+		rc = mdb_txn_commit(txn);
+	else if (txn)
+		mdb_txn_abort(txn);
+	if (rc) {
+		log_error("cannot write to the inode spill file: %s",
+			  mdb_strerror(rc));
+		return mdb_err(rc);
+	}
+	return 0;
+}
+
 int spill_put(struct spill *s, const struct spill_rec *r, size_t n)
 {
 	MDB_txn *txn = NULL;
@@ -84,20 +99,7 @@ int spill_put(struct spill *s, const struct spill_rec *r, size_t n)
 
 		rc = mdb_put(txn, s->dbi, &k, &v, 0);
 	}
-	if (rc) {
-		if (txn)
-			mdb_txn_abort(txn);
-		log_error("cannot write to the inode spill file: %s",
-			  mdb_strerror(rc));
-		return mdb_err(rc);
-	}
-	rc = mdb_txn_commit(txn);
-	if (rc) {
-		log_error("cannot write to the inode spill file: %s",
-			  mdb_strerror(rc));
-		return mdb_err(rc);
-	}
-	return 0;
+	return finish(txn, rc);
 }
 
 int spill_del(struct spill *s, const uint64_t *ino, size_t n)
@@ -112,16 +114,7 @@ int spill_del(struct spill *s, const uint64_t *ino, size_t n)
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
 	}
-	if (!rc)
-		rc = mdb_txn_commit(txn);
-	else if (txn)
-		mdb_txn_abort(txn);
-	if (rc) {
-		log_error("cannot write to the inode spill file: %s",
-			  mdb_strerror(rc));
-		return mdb_err(rc);
-	}
-	return 0;
+	return finish(txn, rc);
 }
 
 ssize_t spill_get(struct spill *s, uint64_t ino, void *buf)
