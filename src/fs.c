@@ -279,8 +279,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		/* Taken once: offsets stay valid while the directory is open */
 		rc = tree_list(fs->tree, &dir, l, interrupted, req);
 		if (rc) {
-			tree_listing_free(l);
-			memset(l, 0, sizeof(*l));
+			tree_listing_free(l); /* empty again */
 			free(buf);
 			fuse_reply_err(req, -rc);
 			return;

@@ -450,6 +450,14 @@ static struct node *revive(uint64_t ino)
 	return n;
 }
 
+/* Finds node @ino in the table or the spill; under the lock. */
+static struct node *find_any(uint64_t ino)
+{
+	struct node *n = find(ino);
+
+	return n ? n : revive(ino);
+}
+
 int nodes_get(uint64_t ino, struct node_path *np)
 {
 	struct node *n;
@@ -457,9 +465,7 @@ int nodes_get(uint64_t ino, struct node_path *np)
 	int rc = -ESTALE;
 
 	pthread_mutex_lock(&lock);
-	n = find(ino);
-	if (!n)
-		n = revive(ino);
+	n = find_any(ino);
 	if (n) {
 		touch(n);
 		path_of(n, &p);
@@ -498,9 +504,7 @@ uint64_t nodes_ref(const struct path *p)
 	struct node *n;
 
 	pthread_mutex_lock(&lock);
-	n = find(ino);
-	if (!n)
-		n = revive(ino); /* the kernel's count goes on */
+	n = find_any(ino); /* from the spill, the kernel's count goes on */
 	if (n && !same_path(n, p)) {
 		log_error("inode number %llu is shared by two paths; one of "
 			  "them is unreachable",
@@ -538,9 +542,7 @@ static void forget_locked(uint64_t ino, uint64_t nl, uint64_t *dels,
 
 	if (ino <= INO_TEAMS)
 		return;
-	n = find(ino);
-	if (!n)
-		n = revive(ino); /* its count is in the spill */
+	n = find_any(ino); /* from the spill, with its count */
 	if (!n)
 		return;
 	n->nlookup = n->nlookup > nl ? n->nlookup - nl : 0;
@@ -738,14 +740,6 @@ uint32_t nodes_generation(uint64_t size, int64_t mtime_ns)
 	uint32_t g = (uint32_t)hash_bytes(v, sizeof(v));
 
 	return g ? g : 1;
-}
-
-/* Finds node @ino in the table or the spill; under the lock. */
-static struct node *find_any(uint64_t ino)
-{
-	struct node *n = find(ino);
-
-	return n ? n : revive(ino);
 }
 
 void nodes_set_gen(uint64_t ino, uint32_t gen)
